@@ -1,0 +1,32 @@
+/**
+ * Entry point of the `tsm` command line. Only src/cli writes to stdout/stderr and picks exit codes:
+ * 0 ok, 1 failure, 2 usage error.
+ */
+import { Command, CommanderError } from 'commander';
+import { TsmError, UsageError } from '../errors.js';
+import { COMMANDS } from './commands/index.js';
+
+const program = new Command('tsm')
+  .description('temporal-shift: Temporal Shift Module (TSM) video action recognition in TypeScript')
+  .showHelpAfterError()
+  .exitOverride();
+
+for (const register of COMMANDS) register(program);
+
+function exitCodeOf(err: unknown): number {
+  if (err instanceof UsageError) return 2;
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  return 1;
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  const code = exitCodeOf(err);
+  if (err instanceof TsmError) {
+    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+  } else if (!(err instanceof CommanderError)) {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  }
+  process.exitCode = code;
+}
