@@ -1,0 +1,9 @@
+/**
+ * The graph layer: a small typed IR of ONNX ops, shape inference, and the ONNX writer.
+ * Models build graphs through {@link GraphBuilder}; nothing here runs or depends on Node.
+ */
+export * from './dims.js';
+export * from './ir.js';
+export * from './builder.js';
+export { SHAPE_RULES, inferOutputs, broadcastShapes, type ShapeRule, type OutputInfo, type InputInfo } from './shape-inference.js';
+export { encodeOnnx, decodeOnnx, toModelProto, DEFAULT_OPSET, ONNX_DTYPE, type OnnxWriteOptions } from './onnx-writer.js';
