@@ -77,6 +77,7 @@ export class GraphBuilder {
   private readonly scopes: string[] = [];
   private readonly counters = new Map<string, number>();
   private readonly meta = new Map<string, string>();
+  private readonly updates = new Map<string, Value>();
 
   constructor(opts: GraphBuilderOptions = {}) {
     this.name = opts.name ?? 'tsm';
@@ -182,6 +183,19 @@ export class GraphBuilder {
   scalar(value: number, dtype: 'float32' | 'float64' = 'float32'): Value {
     const data = dtype === 'float32' ? Float32Array.of(value) : Float64Array.of(value);
     return this.constant(hostTensor(dtype, [], data), 'scalar');
+  }
+
+  /**
+   * Records the new value of a buffer after this step (BatchNorm running statistics in training mode).
+   * Training graphs output these; inference graphs ignore them.
+   */
+  updateState(key: string, value: Value): void {
+    this.updates.set(key, value);
+  }
+
+  /** Buffer updates recorded by {@link GraphBuilder.updateState}, by state-dict key. */
+  stateUpdates(): ReadonlyMap<string, Value> {
+    return this.updates;
   }
 
   /** Sets a metadata entry of the ONNX model. */
