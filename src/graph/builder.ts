@@ -7,6 +7,7 @@ import { type DType, type HostTensor, hostTensor } from '../tensor/index.js';
 import type { Shape } from './dims.js';
 import { type AttrValue, type Attrs, type Graph, type Node, Value } from './ir.js';
 import { type OutputInfo, inferOutputs } from './shape-inference.js';
+import { DEFAULT_OPSET } from './opset.js';
 
 /** Integer attribute. */
 export const int = (i: number): AttrValue => ({ i });
@@ -28,6 +29,11 @@ export interface GraphBuilderOptions {
   readonly name?: string;
   /** @default 'initializer' */
   readonly paramMode?: ParamMode;
+  /**
+   * Default-domain opset the graph targets; op forms follow it (ReduceMean/ReduceMax take axes as an input
+   * only from 18). @default 17 (what Debian's onnx checker knows; 18 is as fast on onnxruntime CPU)
+   */
+  readonly opset?: number;
 }
 
 /** Options of one generic {@link GraphBuilder.op} call. */
@@ -66,6 +72,7 @@ const spread = (v: number | readonly number[] | undefined, n: number, dflt: numb
 /** Builds one graph. Not reusable after {@link GraphBuilder.build}. */
 export class GraphBuilder {
   readonly paramMode: ParamMode;
+  readonly opset: number;
   private readonly name: string;
   private readonly nodes: Node[] = [];
   private readonly inputs: Value[] = [];
@@ -82,6 +89,8 @@ export class GraphBuilder {
   constructor(opts: GraphBuilderOptions = {}) {
     this.name = opts.name ?? 'tsm';
     this.paramMode = opts.paramMode ?? 'initializer';
+    this.opset = opts.opset ?? DEFAULT_OPSET;
+    if (this.opset < 13) throw new UsageError(`opset ${this.opset} is not supported (need 13 or newer)`);
   }
 
   // ---- naming -------------------------------------------------------------------------------------------
@@ -283,15 +292,22 @@ export class GraphBuilder {
 
   /** Mean over `axes` (opset 18: axes as an input). */
   reduceMean(x: Value, axes: readonly number[], keepDims = true): Value {
-    return this.op1('ReduceMean', [x, this.constInts(axes, 'axes')], { keepdims: int(keepDims ? 1 : 0) });
+    return this.reduce('ReduceMean', x, axes, keepDims);
+  }
+
+  /** A Reduce* op in the form the target opset wants (axes input from 18, attribute before; ReduceSum from 13). */
+  reduce(op: 'ReduceMean' | 'ReduceSum' | 'ReduceMax' | 'ReduceSumSquare', x: Value, axes: readonly number[], keepDims = true): Value {
+    const keepdims = int(keepDims ? 1 : 0);
+    if (op === 'ReduceSum' || this.opset >= 18) return this.op1(op, [x, this.constInts(axes, 'axes')], { keepdims });
+    return this.op1(op, [x], { axes: ints(axes), keepdims });
   }
 
   reduceSum(x: Value, axes: readonly number[], keepDims = true): Value {
-    return this.op1('ReduceSum', [x, this.constInts(axes, 'axes')], { keepdims: int(keepDims ? 1 : 0) });
+    return this.reduce('ReduceSum', x, axes, keepDims);
   }
 
   reduceMax(x: Value, axes: readonly number[], keepDims = true): Value {
-    return this.op1('ReduceMax', [x, this.constInts(axes, 'axes')], { keepdims: int(keepDims ? 1 : 0) });
+    return this.reduce('ReduceMax', x, axes, keepDims);
   }
 
   // ---- linear algebra and elementwise ------------------------------------------------------------------
@@ -395,6 +411,6 @@ export class GraphBuilder {
     for (const n of this.nodes) for (const i of n.inputs) if (i) used.add(i.name);
     for (const o of this.outputs) used.add(o.name);
     const initializers = new Map([...this.inits].filter(([k]) => used.has(k)));
-    return { name: this.name, inputs: [...this.inputs], outputs: [...this.outputs], nodes: [...this.nodes], initializers, metadata: new Map(this.meta) };
+    return { name: this.name, opset: this.opset, inputs: [...this.inputs], outputs: [...this.outputs], nodes: [...this.nodes], initializers, metadata: new Map(this.meta) };
   }
 }

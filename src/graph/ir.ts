@@ -50,6 +50,8 @@ export interface Node {
 /** A whole graph: ordered nodes (topologically sorted by construction), inputs, outputs and initializers. */
 export interface Graph {
   readonly name: string;
+  /** Default-domain opset the op forms were chosen for. */
+  readonly opset: number;
   readonly inputs: readonly Value[];
   readonly outputs: readonly Value[];
   readonly nodes: readonly Node[];

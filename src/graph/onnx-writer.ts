@@ -9,8 +9,9 @@ import type { AttrValue, Graph, Value } from './ir.js';
 
 const { onnx } = onnxProto;
 
-/** Default operator set version (18: Reduce* take axes as inputs; 21 was measured ~1.5x slower on ORT CPU). */
-export const DEFAULT_OPSET = 18;
+import { DEFAULT_OPSET } from './opset.js';
+
+export { DEFAULT_OPSET };
 
 /** ONNX TensorProto.DataType of each dtype. */
 export const ONNX_DTYPE: Readonly<Record<DType, number>> = Object.freeze({
@@ -26,7 +27,7 @@ export const ONNX_DTYPE: Readonly<Record<DType, number>> = Object.freeze({
 
 /** Options of {@link encodeOnnx}. */
 export interface OnnxWriteOptions {
-  /** Default-domain opset. @default 18 */
+  /** Default-domain opset; must be the one the graph was built for. @default the graph's */
   readonly opset?: number;
   /** Extra operator set imports, e.g. `{ 'com.microsoft.nchwc': 1 }`. */
   readonly extraOpsets?: Readonly<Record<string, number>>;
@@ -60,7 +61,7 @@ function attribute(name: string, a: AttrValue): onnxProto.onnx.IAttributeProto {
 /** Builds the ONNX ModelProto object of a graph. */
 export function toModelProto(graph: Graph, opts: OnnxWriteOptions = {}): onnxProto.onnx.IModelProto {
   const initNames = new Set(graph.initializers.keys());
-  const opsetImport = [{ domain: '', version: opts.opset ?? DEFAULT_OPSET }];
+  const opsetImport = [{ domain: '', version: opts.opset ?? graph.opset ?? DEFAULT_OPSET }];
   for (const [domain, version] of Object.entries(opts.extraOpsets ?? {})) opsetImport.push({ domain, version });
   return {
     irVersion: 8,

@@ -200,7 +200,7 @@ const globalPool: ShapeRule = (ctx) => {
 const reduce: ShapeRule = (ctx) => {
   const x = input(ctx, 0);
   const keep = attrInt(ctx.attrs, 'keepdims', 1) === 1;
-  const axesIn = ctx.inputs[1] ? constInts(ctx, 1, 'axes') : undefined;
+  const axesIn = ctx.inputs[1] ? constInts(ctx, 1, 'axes') : attrInts(ctx.attrs, 'axes');
   const axes = (axesIn ?? x.shape.map((_, i) => i)).map((a) => normAxis(ctx, a, x.shape.length));
   const shape: Dim[] = [];
   x.shape.forEach((d, i) => {
