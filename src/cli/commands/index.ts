@@ -1,7 +1,10 @@
 /** Every `tsm` verb, registered in this order. Each file registers one verb (or a small family) on the program. */
 import type { Command } from 'commander';
+import { registerExtractFrames } from './data-extract-frames.js';
+import { registerMakeLists } from './data-make-lists.js';
+import { registerMakeSynthetic } from './data-make-synthetic.js';
 
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [];
+export const COMMANDS: readonly RegisterCommand[] = [registerExtractFrames, registerMakeLists, registerMakeSynthetic];
