@@ -1,0 +1,8 @@
+/**
+ * Training: TSM's optimizer policies, SGD with momentum and weight decay, the learning-rate schedules, and the
+ * one-graph training step (forward + backward + clipping + update in one onnxruntime run). Node only.
+ */
+export { type ParamGroup, type PolicyOptions, getOptimPolicies, singleGroup, setTrainMode } from './policies.js';
+export { SGD, type SgdGroup, type SgdOptions, type SgdUpdateInputs, emitSgdUpdate } from './sgd.js';
+export { LR_TYPES, type LrType, type ScheduleOptions, adjustLearningRate, learningRateAt } from './schedule.js';
+export { TrainStep, type StepResult, type TrainStepGraph, type TrainStepOptions, type TrainStepRunOptions, buildTrainStepGraph } from './train-step.js';

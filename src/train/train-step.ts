@@ -1,0 +1,273 @@
+/**
+ * One training step as one onnxruntime run: forward (train mode), softmax cross-entropy, backward, gradient
+ * clipping by total norm, and the SGD update, all in a single graph. The runner feeds the model's parameters,
+ * momentum buffers and learning rates, and swaps the updated tensors back into the model's Parameters.
+ * Node only (onnxruntime-node).
+ */
+import { buildBackward, crossEntropy } from '../autodiff/index.js';
+import { UsageError } from '../errors.js';
+import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type OpOptions, type Value, encodeOnnx } from '../graph/index.js';
+import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
+import { type Device, type Session, createSession } from '../runtime/index.js';
+import { type HostTensor, hostTensor, numel } from '../tensor/index.js';
+import { type SGD, emitSgdUpdate } from './sgd.js';
+
+/** Options of {@link buildTrainStepGraph} and {@link TrainStep.create}. */
+export interface TrainStepOptions {
+  /** Shape of one input batch, e.g. `[B, T*3, H, W]` for an RGB TSN. */
+  readonly inputShape: readonly number[];
+  /** `clip_grad_norm_(params, maxNorm)` before the update; undefined = no clipping (the norm is still output). */
+  readonly clipGradNorm?: number;
+  /** Also output the (clipped) gradients as `grad.<key>` (tests and debugging; costs memory). @default false */
+  readonly outputGrads?: boolean;
+  /** Default-domain opset of the step graph. @default the graph layer's default (17) */
+  readonly opset?: number;
+}
+
+/** Options of {@link TrainStep.create}, beyond the graph's. */
+export interface TrainStepRunOptions extends TrainStepOptions {
+  /** @default 'cpu' */
+  readonly device?: Device;
+  /** Threads inside one op; 0 lets onnxruntime decide. @default 0 */
+  readonly threads?: number;
+}
+
+/** The step graph and what the runner needs to feed and read it. */
+export interface TrainStepGraph {
+  readonly graph: Graph;
+  /** Every parameter and buffer the graph reads, by state-dict key (graph input of the same name). */
+  readonly inputs: ReadonlyMap<string, Parameter>;
+  /** Parameters that get an update (`new.<key>`, and `new_momentum_buffer.<key>` with momentum). */
+  readonly trained: readonly Parameter[];
+  /** Buffers the forward updates (BatchNorm running statistics, `new.<key>`). */
+  readonly updatedBuffers: readonly Parameter[];
+  /** Graph input of each used optimizer group's learning rate, `lr.<group index>`. */
+  readonly lrInputs: ReadonlyMap<number, string>;
+  /** Weight decay, momentum and nesterov per group as baked into the graph (a change needs a rebuild). */
+  readonly baked: readonly string[];
+  /** BatchNorm layers in batch-statistics mode, whose `num_batches_tracked` a step increments. */
+  readonly trackedBns: readonly BatchNorm2d[];
+  /** Scratch inputs of training-mode BatchNormalization nodes (fed fresh each step; see StepGraphBuilder). */
+  readonly scratch: ReadonlyMap<string, { readonly shape: readonly number[]; readonly fill: number }>;
+}
+
+/**
+ * A builder that gives every training-mode BatchNormalization its own scratch inputs for the running statistics.
+ * NOTE: onnxruntime's BatchNormalization (opset 14+, training_mode=1) aliases outputs 1 and 2 to inputs 3 and 4 and
+ * writes the batch statistics into those buffers in place, even into a fed graph input (the caller's array
+ * included). The running-statistics update that reads the same input afterwards then sees the batch mean instead
+ * of the old running mean. With momentum=0 those inputs do not affect the node's outputs, so each node reads fresh
+ * scratch buffers (`bn_scratch.<key>`) and the real running statistics stay intact for the update.
+ */
+class StepGraphBuilder extends GraphBuilder {
+  readonly scratch = new Map<string, { readonly shape: readonly number[]; readonly fill: number }>();
+
+  constructor(opts: GraphBuilderOptions) {
+    super(opts);
+  }
+
+  override op(op: string, inputs: readonly (Value | undefined)[], attrs: Attrs = {}, opts: OpOptions = {}): Value[] {
+    const training = op === 'BatchNormalization' && (attrs.training_mode as { i: number } | undefined)?.i === 1;
+    if (!training || !inputs[3] || !inputs[4]) return super.op(op, inputs, attrs, opts);
+    const stat = (v: Value, fill: number): Value => {
+      const name = `bn_scratch.${v.name}`;
+      this.scratch.set(name, { shape: v.shape as number[], fill });
+      return this.input(name, v.dtype, v.shape);
+    };
+    return super.op(op, [inputs[0], inputs[1], inputs[2], stat(inputs[3], 0), stat(inputs[4], 1)], attrs, opts);
+  }
+}
+
+const bakedKey = (o: SGD): string[] => o.paramGroups.map((g) => `${g.weightDecay}|${g.momentum}|${g.nesterov}`);
+
+/**
+ * Builds the training-step graph of `model` (its current train/eval and frozen-BN modes) for `optimizer`.
+ * Inputs: `input` (float32 `inputShape`), `labels` (int64 `[B]`), every parameter/buffer by key,
+ * `momentum_buffer.<key>` (flat), `lr.<i>` (scalar per group). Outputs: `loss`, `logits`, `grad_norm` (before
+ * clipping), `new.<key>` (updated parameters and running statistics, flat for parameters),
+ * `new_momentum_buffer.<key>`, and `grad.<key>` with `outputGrads`.
+ * @throws {UsageError} when no optimized parameter reaches the loss
+ */
+export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainStepOptions): TrainStepGraph {
+  const shape = opts.inputShape;
+  if (shape.length < 2 || !shape.every((d) => Number.isInteger(d) && d > 0)) throw UsageError.expected('inputShape', 'positive integer dims [B, C, ...]', shape);
+  const g = new StepGraphBuilder({ name: 'train_step', paramMode: 'input', opset: opts.opset });
+  const x = g.input('input', 'float32', shape);
+  const labels = g.input('labels', 'int64', [shape[0]]);
+  const logits = model.forward(g, x);
+  const loss = crossEntropy(g, logits, labels);
+
+  const byKey = new Map(model.namedParameters());
+  const used = g.paramValues();
+  const groupOf = new Map<Parameter, number>();
+  optimizer.paramGroups.forEach((grp, i) => grp.params.forEach((p) => groupOf.set(p, i)));
+  // Frozen BatchNorm scale/shift have requires_grad=False in TSN.train(): no gradient, no update.
+  const frozen = new Set(
+    model
+      .namedModules()
+      .flatMap(([, m]) => (m instanceof BatchNorm2d && m.frozen ? [m.weight, m.bias] : [])),
+  );
+  const candidates = optimizer.params.filter((p) => used.has(p.key) && !frozen.has(p));
+  const grads = buildBackward(
+    g,
+    loss,
+    candidates.map((p) => used.get(p.key) as Value),
+  );
+  // Parameters the loss does not reach get no gradient and no update, as torch's `p.grad is None`.
+  const trained = candidates.filter((_, i) => grads[i] !== undefined);
+  const flatGrads = trained.map((p) => g.reshape(grads[candidates.indexOf(p)] as Value, [numel(p.shape)]));
+  if (trained.length === 0) throw new UsageError('no optimized parameter reaches the loss: check the optimizer groups and frozen layers');
+
+  // clip_grad_norm_: total 2-norm over every gradient; coef = max_norm / (norm + 1e-6), clamped to 1.
+  const sq = g.scope('grad_norm', () =>
+    flatGrads.map((d) => {
+      const n = d.shape[0] as number;
+      // NOTE: a [1,n]x[n,1] MatMul is one fast dot product; ReduceSumSquare is a slow kernel on CPU.
+      return g.reshape(g.matMul(g.reshape(d, [1, n]), g.reshape(d, [n, 1])), [1]);
+    }),
+  );
+  const norm = g.sqrt(g.reduceSum(sq.length === 1 ? sq[0] : g.concat(sq, 0), [0], false));
+  let coef: Value | undefined;
+  if (opts.clipGradNorm !== undefined) {
+    if (!(opts.clipGradNorm > 0)) throw UsageError.expected('clipGradNorm', 'a positive number', opts.clipGradNorm);
+    coef = g.op('Min', [g.div(g.scalar(opts.clipGradNorm), g.add(norm, g.scalar(1e-6))), g.scalar(1)])[0];
+  }
+
+  const lrInputs = new Map<number, string>();
+  const lrValues = new Map<number, Value>();
+  g.scope('sgd', () => {
+    trained.forEach((p, i) => {
+      const gi = groupOf.get(p) as number;
+      const grp = optimizer.paramGroups[gi];
+      let lr = lrValues.get(gi);
+      if (!lr) {
+        lr = g.input(`lr.${gi}`, 'float32', []);
+        lrValues.set(gi, lr);
+        lrInputs.set(gi, lr.name);
+      }
+      const grad = coef ? g.mul(flatGrads[i], coef) : flatGrads[i];
+      if (opts.outputGrads) g.output(g.reshape(grad, p.shape), `grad.${p.key}`);
+      const n = numel(p.shape);
+      const buffer = grp.momentum !== 0 ? g.input(`momentum_buffer.${p.key}`, 'float32', [n]) : undefined;
+      const up = emitSgdUpdate(g, { param: used.get(p.key) as Value, grad, buffer, lr, weightDecay: grp.weightDecay, momentum: grp.momentum, nesterov: grp.nesterov });
+      g.output(up.param, `new.${p.key}`);
+      if (up.buffer) g.output(up.buffer, `new_momentum_buffer.${p.key}`);
+    });
+  });
+  const updatedBuffers: Parameter[] = [];
+  for (const [key, v] of g.stateUpdates()) {
+    const p = byKey.get(key);
+    if (!p) continue;
+    updatedBuffers.push(p);
+    g.output(v, `new.${key}`);
+  }
+  g.output(loss, 'loss');
+  g.output(logits, 'logits');
+  g.output(norm, 'grad_norm');
+  const inputs = new Map<string, Parameter>();
+  for (const key of used.keys()) {
+    const p = byKey.get(key);
+    if (!p) throw new UsageError(`the graph reads parameter "${key}", which is not in the model's state dict`);
+    inputs.set(key, p);
+  }
+  const trackedBns = model
+    .namedModules()
+    .map(([, m]) => m)
+    .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
+  return { graph: g.build(), inputs, trained, updatedBuffers, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch };
+}
+
+/** What one {@link TrainStep.run} returns. */
+export interface StepResult {
+  /** Mean cross-entropy of the batch (before the update). */
+  readonly loss: number;
+  /** Total gradient 2-norm before clipping (what `clip_grad_norm_` returns). */
+  readonly gradNorm: number;
+  /** Scores `[B, num_class]` of the forward pass (train mode). */
+  readonly logits: HostTensor;
+  /** The clipped gradients by key, with `outputGrads`. */
+  readonly grads?: ReadonlyMap<string, HostTensor>;
+}
+
+/**
+ * Runs training steps of one model and optimizer for one input shape. The model's parameters, BatchNorm running
+ * statistics and the optimizer's momentum buffers are updated in place after each step.
+ * @example
+ * setTrainMode(model);
+ * const sgd = new SGD(getOptimPolicies(model), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+ * const step = await TrainStep.create(model, sgd, { inputShape: [8, 24, 224, 224], clipGradNorm: 20 });
+ * const { loss } = await step.run(clip, labels);
+ */
+export class TrainStep {
+  private constructor(
+    private readonly model: Module,
+    private readonly optimizer: SGD,
+    private readonly opts: TrainStepRunOptions,
+    private built: TrainStepGraph,
+    private session: Session,
+  ) {}
+
+  /** Builds the step graph and its onnxruntime session. */
+  static async create(model: Module, optimizer: SGD, opts: TrainStepRunOptions): Promise<TrainStep> {
+    const built = buildTrainStepGraph(model, optimizer, opts);
+    const session = await TrainStep.open(built, opts);
+    return new TrainStep(model, optimizer, opts, built, session);
+  }
+
+  private static open(built: TrainStepGraph, opts: TrainStepRunOptions): Promise<Session> {
+    return createSession(encodeOnnx(built.graph), { device: opts.device ?? 'cpu', threads: opts.threads ?? 0, name: 'train_step.onnx' });
+  }
+
+  /** The step graph (for export and inspection). */
+  get graph(): Graph {
+    return this.built.graph;
+  }
+
+  /**
+   * Runs one step on a batch and applies it.
+   * @param input float32 batch of {@link TrainStepOptions.inputShape}
+   * @param labels int64 class indices `[B]`
+   * @throws {UsageError} when the batch shape differs from the one the step was built for
+   */
+  async run(input: HostTensor, labels: HostTensor): Promise<StepResult> {
+    const want = this.opts.inputShape;
+    if (input.shape.length !== want.length || input.shape.some((d, i) => d !== want[i])) {
+      throw new UsageError(`train step built for input [${want.join(',')}], got [${input.shape.join(',')}]; create a TrainStep per batch shape`);
+    }
+    if (labels.dtype !== 'int64' || labels.shape.length !== 1 || labels.shape[0] !== want[0]) {
+      throw new UsageError(`labels must be int64 [${want[0]}], got ${labels.dtype}[${labels.shape.join(',')}]`);
+    }
+    if (bakedKey(this.optimizer).join(';') !== this.built.baked.join(';')) {
+      // Weight decay or momentum changed: they are constants of the graph, so rebuild it.
+      await this.session.release();
+      this.built = buildTrainStepGraph(this.model, this.optimizer, this.opts);
+      this.session = await TrainStep.open(this.built, this.opts);
+    }
+    const b = this.built;
+    const feeds: Record<string, HostTensor> = { input: input.dtype === 'float32' ? input : hostTensor('float32', input.shape, Float32Array.from(input.data as ArrayLike<number>)), labels };
+    for (const [key, p] of b.inputs) feeds[key] = p.tensor;
+    for (const [name, { shape, fill }] of b.scratch) feeds[name] = hostTensor('float32', shape, new Float32Array(numel(shape)).fill(fill));
+    for (const [gi, name] of b.lrInputs) feeds[name] = hostTensor('float32', [], Float32Array.of(this.optimizer.paramGroups[gi].lr));
+    for (const p of b.trained) if (this.optimizer.paramGroups.some((g) => g.momentum !== 0 && g.params.includes(p))) feeds[`momentum_buffer.${p.key}`] = this.optimizer.flatBuffer(p);
+    const out = await this.session.run(feeds);
+
+    for (const p of b.trained) {
+      p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
+      const buf = out[`new_momentum_buffer.${p.key}`];
+      if (buf) this.optimizer.state.set(p, hostTensor('float32', p.shape, buf.data as Float32Array));
+    }
+    for (const p of b.updatedBuffers) p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
+    for (const bn of b.trackedBns) {
+      const t = bn.num_batches_tracked.tensor;
+      bn.num_batches_tracked.tensor = hostTensor('int64', t.shape, BigInt64Array.of((t.data as BigInt64Array)[0] + 1n));
+    }
+    let grads: Map<string, HostTensor> | undefined;
+    if (this.opts.outputGrads) grads = new Map(b.trained.map((p) => [p.key, out[`grad.${p.key}`]]));
+    return { loss: Number(out.loss.data[0]), gradNorm: Number(out.grad_norm.data[0]), logits: out.logits, grads };
+  }
+
+  /** Frees the onnxruntime session. */
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
