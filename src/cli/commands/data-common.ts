@@ -15,13 +15,13 @@ export function addSnakeAliases(cmd: Command, flags: readonly string[]): Command
   return cmd;
 }
 
-/** Folds `{ short_side: '256' }` into `{ shortSide: '256' }` (the kebab spelling wins when both are given). */
+/** Folds `{ short_side: "256" }` into `{ shortSide: "256" }`; a typed snake_case spelling overrides the kebab default. */
 export function mergeSnakeAliases<T extends Record<string, unknown>>(flags: T): T {
   const out: Record<string, unknown> = { ...flags };
   for (const [k, v] of Object.entries(flags)) {
     if (!k.includes('_')) continue;
     const camel = k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
-    if (out[camel] === undefined) out[camel] = v;
+    if (v !== undefined) out[camel] = v; // the hidden alias has no default, so it was typed
     delete out[k];
   }
   return out as T;
