@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { registerExtractFrames } from './data-extract-frames.js';
 import { registerMakeLists } from './data-make-lists.js';
 import { registerMakeSynthetic } from './data-make-synthetic.js';
+import { registerInspectCheckpoint } from './checkpoint-inspect.js';
 
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerExtractFrames, registerMakeLists, registerMakeSynthetic];
+export const COMMANDS: readonly RegisterCommand[] = [registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint];
