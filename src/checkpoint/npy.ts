@@ -63,7 +63,8 @@ export function parseNpy(bytes: Uint8Array, source = '<buffer>'): HostTensor {
       `${source}: .npy data is truncated (shape [${shape.join(',')}] needs ${byteLen} bytes, file has ${bytes.length - dataStart})`,
     );
   }
-  const data = typedFromBytes(dtype, bytes.slice(dataStart, dataStart + byteLen));
+  // NOTE: Uint8Array.prototype.slice, not bytes.slice: on a Node Buffer that returns a view (possibly misaligned).
+  const data = typedFromBytes(dtype, Uint8Array.prototype.slice.call(bytes, dataStart, dataStart + byteLen));
   const t = hostTensor(dtype, shape, data);
   return fortran === 'True' ? fortranToC(t) : t;
 }

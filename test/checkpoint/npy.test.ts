@@ -41,6 +41,15 @@ test('encodeNpy -> parseNpy keeps dtype, shape and bytes for every dtype', () =>
   }
 });
 
+test('parseNpy copies out of a Node Buffer at any offset (Buffer#slice would be a misaligned view)', () => {
+  const t = sample('float64', [3]);
+  const bytes = encodeNpy(t);
+  const odd = Buffer.concat([Buffer.from([7]), Buffer.from(bytes)]).subarray(1);
+  const back = parseNpy(odd, 'odd.npy');
+  assert.deepEqual(back.data, t.data);
+  assert.notEqual(back.data.buffer, odd.buffer);
+});
+
 test('readNpy reads the shared shift_op fixture with the manifest shape', async () => {
   const c = fixtureCase('shift_op');
   const t = await readNpy(fixturePath((c.files as Record<string, string>).x));
