@@ -1,5 +1,6 @@
 /** Every `tsm` verb, registered in this order. Each file registers one verb (or a small family) on the program. */
 import type { Command } from 'commander';
+import { registerInferOnline } from './infer-online.js';
 import { registerExtractFrames } from './data-extract-frames.js';
 import { registerMakeLists } from './data-make-lists.js';
 import { registerMakeSynthetic } from './data-make-synthetic.js';
@@ -8,4 +9,4 @@ import { registerInspectCheckpoint } from './checkpoint-inspect.js';
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint];
+export const COMMANDS: readonly RegisterCommand[] = [registerInferOnline, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint];

@@ -1,0 +1,332 @@
+/**
+ * The online (streaming) TSM-MobileNetV2 of the original `online_demo/mobilenet_v2_tsm.py`: one frame per step,
+ * with the temporal shift done through ten cached feature slices ("shift buffers") instead of a clip of frames.
+ *
+ * Keys are the original's: `features.0.{0,1}` (conv_bn), `features.N.conv.{0..7}` (inverted residuals),
+ * `features.18.{0,1}` (conv_1x1_bn) and `classifier.{weight,bias}`. The shifted blocks are
+ * `features.{3,5,6,8,9,10,12,13,15,16}` (the original's `shift_block_idx` `[2,4,5,7,8,9,11,12,14,15]`, which
+ * counts inverted residuals from 0, so `features` index = idx + 1).
+ *
+ * The shift is uni-directional: a shifted block replaces the first `c // 8` channels of its input with those of
+ * the previous frame and hands its own first `c // 8` channels to the next step. The offline TSM-MobileNetV2
+ * (`ops/models.py` with `is_shift`) shifts `c // 8` channels from the past AND `c // 8` from the future, so
+ * weights trained offline run here with a different shift; accuracy may differ, as in the original demo.
+ */
+import { ShapeError, UsageError } from '../errors.js';
+import { type Graph, GraphBuilder, type Value } from '../graph/index.js';
+import { BatchNorm2d, Conv2d, Linear, Module, ReLU6, Sequential } from '../nn/index.js';
+import { type HostTensor, float32 } from '../tensor/index.js';
+
+/** `int(np.ceil(x / divisibleBy) * divisibleBy)`, as the original's `make_divisible`. */
+export const makeDivisible = (x: number, divisibleBy = 8): number => Math.ceil(x / divisibleBy) * divisibleBy;
+
+/** 3x3 conv + BN + ReLU6 (the original's `conv_bn`); keys `0.weight`, `1.*`. */
+export const convBn = (inp: number, oup: number, stride: number): Sequential =>
+  new Sequential(new Conv2d(inp, oup, { kernelSize: 3, stride, padding: 1, bias: false }), new BatchNorm2d(oup), new ReLU6());
+
+/** 1x1 conv + BN + ReLU6 (the original's `conv_1x1_bn`). */
+export const conv1x1Bn = (inp: number, oup: number): Sequential =>
+  new Sequential(new Conv2d(inp, oup, { kernelSize: 1, bias: false }), new BatchNorm2d(oup), new ReLU6());
+
+/** The `conv` Sequential of an inverted residual: [pw, bn, relu6,] dw, bn, relu6, pw-linear, bn. */
+function invertedResidualConv(inp: number, oup: number, stride: number, expandRatio: number): Sequential {
+  const hidden = Math.trunc(inp * expandRatio);
+  const dw = () => new Conv2d(hidden, hidden, { kernelSize: 3, stride, padding: 1, groups: hidden, bias: false });
+  const pwLinear = () => new Conv2d(hidden, oup, { kernelSize: 1, bias: false });
+  if (expandRatio === 1) return new Sequential(dw(), new BatchNorm2d(hidden), new ReLU6(), pwLinear(), new BatchNorm2d(oup));
+  return new Sequential(
+    new Conv2d(inp, hidden, { kernelSize: 1, bias: false }),
+    new BatchNorm2d(hidden),
+    new ReLU6(),
+    dw(),
+    new BatchNorm2d(hidden),
+    new ReLU6(),
+    pwLinear(),
+    new BatchNorm2d(oup),
+  );
+}
+
+function checkStride(stride: number): void {
+  if (stride !== 1 && stride !== 2) throw UsageError.expected('inverted residual stride', '1 or 2', stride);
+}
+
+/** Mirrors the online demo's `InvertedResidual`; keys `conv.{0..7}` (or `conv.{0..4}` when `expandRatio` is 1). */
+export class InvertedResidual extends Module {
+  readonly conv: Sequential;
+  readonly useResConnect: boolean;
+
+  constructor(inp: number, oup: number, stride: number, expandRatio: number) {
+    super();
+    checkStride(stride);
+    this.useResConnect = stride === 1 && inp === oup;
+    this.conv = invertedResidualConv(inp, oup, stride, expandRatio);
+  }
+
+  forward(g: GraphBuilder, x: Value): Value {
+    const out = g.scope('conv', () => this.conv.forward(g, x));
+    return this.useResConnect ? g.add(x, out) : out;
+  }
+}
+
+/**
+ * Mirrors the online demo's `InvertedResidualWithShift`: `cat(shift_buffer, x[:, c//8:])` goes through the block,
+ * and `x[:, :c//8]` becomes the next step's buffer. Keys as {@link InvertedResidual} (always expanded, residual).
+ */
+export class InvertedResidualWithShift extends Module {
+  readonly conv: Sequential;
+
+  constructor(inp: number, oup: number, stride: number, expandRatio: number) {
+    super();
+    checkStride(stride);
+    // as the original asserts: expand_ratio > 1 and use_res_connect (the buffer swaps channels of a same-shape input)
+    if (expandRatio <= 1 || stride !== 1 || inp !== oup) {
+      throw new UsageError(
+        `InvertedResidualWithShift needs expand_ratio > 1 and a residual connection (stride 1, inp == oup); got inp=${inp}, oup=${oup}, stride=${stride}, expand_ratio=${expandRatio}`,
+      );
+    }
+    this.conv = invertedResidualConv(inp, oup, stride, expandRatio);
+  }
+
+  /** Channels cached per step: `c // 8` of the block input. */
+  static bufferChannels(channels: number): number {
+    return Math.floor(channels / 8);
+  }
+
+  /** One step: returns `[x + conv(cat(buffer, x[:, c//8:])), x[:, :c//8]]`. */
+  forwardShift(g: GraphBuilder, x: Value, buffer: Value): [Value, Value] {
+    const c = x.shape[1];
+    if (typeof c !== 'number') throw new ShapeError(`InvertedResidualWithShift: channel count of ${x.name} must be static`);
+    const fold = InvertedResidualWithShift.bufferChannels(c);
+    const head = g.slice(x, [0], [fold], [1]);
+    const tail = g.slice(x, [fold], [c], [1]);
+    const out = g.scope('conv', () => this.conv.forward(g, g.concat([buffer, tail], 1)));
+    return [g.add(x, out), head];
+  }
+
+  /** Without a buffer (a single frame from zero state): the cached channels are zeros. */
+  forward(g: GraphBuilder, x: Value): Value {
+    const [n, c, h, w] = staticShape(x, 'InvertedResidualWithShift.forward');
+    return this.forwardShift(g, x, zeroBuffer(g, [n, InvertedResidualWithShift.bufferChannels(c), h, w]))[0];
+  }
+}
+
+/** The shape of a rank-4 value whose dims must all be static. */
+function staticShape(x: Value, where: string): [number, number, number, number] {
+  if (x.rank !== 4 || !x.shape.every((d): d is number => typeof d === 'number')) {
+    throw new ShapeError(`${where} needs a static [N,C,H,W] input, got ${x.name} of rank ${x.rank}`);
+  }
+  return x.shape as unknown as [number, number, number, number];
+}
+
+/** A zero-filled float32 constant (a shift buffer at the start of a stream). */
+const zeroBuffer = (g: GraphBuilder, shape: readonly number[]): Value => g.constant(float32(shape), 'zero_buffer');
+
+/** Options of {@link OnlineMobileNetV2}. */
+export interface OnlineMobileNetV2Options {
+  /** Classifier outputs (`n_class`). @default 1000 */
+  readonly numClasses?: number;
+  /** Channel multiplier (`width_mult`). @default 1 */
+  readonly widthMult?: number;
+}
+
+/** Inverted residual stages of MobileNetV2; rows are `t, c, n, s` (expansion, channels, repeats, stride). */
+export const INVERTED_RESIDUAL_SETTING: readonly (readonly [number, number, number, number])[] = Object.freeze([
+  [1, 16, 1, 1],
+  [6, 24, 2, 2],
+  [6, 32, 3, 2],
+  [6, 64, 4, 2],
+  [6, 96, 3, 1],
+  [6, 160, 3, 2],
+  [6, 320, 1, 1],
+]);
+
+/** Inverted residuals (counted from 0) that shift, as the original's `shift_block_idx`. */
+export const SHIFT_BLOCK_IDX: readonly number[] = Object.freeze([2, 4, 5, 7, 8, 9, 11, 12, 14, 15]);
+
+/** Number of shift buffers a step takes and returns. */
+export const NUM_SHIFT_BUFFERS = SHIFT_BLOCK_IDX.length;
+
+/** What one step of {@link OnlineMobileNetV2.forwardStep} produces. */
+export interface OnlineStepValues {
+  /** `[N, numClasses]` */
+  readonly logits: Value;
+  /** The next step's shift buffers, in block order. */
+  readonly buffers: readonly Value[];
+}
+
+/**
+ * Mirrors `online_demo/mobilenet_v2_tsm.py` `MobileNetV2`: `features` (a ModuleList there; a Sequential here,
+ * which gives the same `features.N` keys) and `classifier`.
+ * @example
+ * const model = new OnlineMobileNetV2({ numClasses: 27 }).nameParameters();
+ * model.loadStateDict(stateDict);
+ * const graph = buildOnlineStepGraph(model, { inputSize: 224 });
+ */
+export class OnlineMobileNetV2 extends Module {
+  readonly features: Sequential;
+  readonly classifier: Linear;
+  readonly numClasses: number;
+  readonly widthMult: number;
+  readonly lastChannel: number;
+
+  constructor(opts: OnlineMobileNetV2Options = {}) {
+    super();
+    this.numClasses = opts.numClasses ?? 1000;
+    this.widthMult = opts.widthMult ?? 1;
+    if (!Number.isInteger(this.numClasses) || this.numClasses < 1) throw UsageError.expected('numClasses', 'a positive integer', this.numClasses);
+    if (!(this.widthMult > 0)) throw UsageError.expected('widthMult', 'a positive number', this.widthMult);
+    let inputChannel = 32; // the original: "first channel is always 32!"
+    this.lastChannel = this.widthMult > 1 ? makeDivisible(1280 * this.widthMult) : 1280;
+    const features: Module[] = [convBn(3, inputChannel, 2)];
+    let globalIdx = 0;
+    for (const [t, c, n, s] of INVERTED_RESIDUAL_SETTING) {
+      const outputChannel = t > 1 ? makeDivisible(c * this.widthMult) : c;
+      for (let i = 0; i < n; i++) {
+        const Block = SHIFT_BLOCK_IDX.includes(globalIdx) ? InvertedResidualWithShift : InvertedResidual;
+        features.push(new Block(inputChannel, outputChannel, i === 0 ? s : 1, t));
+        globalIdx += 1;
+        inputChannel = outputChannel;
+      }
+    }
+    features.push(conv1x1Bn(inputChannel, this.lastChannel));
+    this.features = new Sequential(...features);
+    this.classifier = new Linear(this.lastChannel, this.numClasses);
+  }
+
+  /**
+   * Shapes of the ten shift buffers for `[batch, 3, height, width]` frames: `[batch, c // 8, h, w]` of each
+   * shifted block's input (at 224: `[1,3,56,56]`, `[1,4,28,28]`×2, `[1,8,14,14]`×3, `[1,12,14,14]`×2, `[1,20,7,7]`×2).
+   */
+  bufferShapes(height: number, width: number, batch = 1): number[][] {
+    const shapes: number[][] = [];
+    // Every stride-2 layer is a 3x3 conv with padding 1: out = floor((h - 1) / 2) + 1 = ceil(h / 2).
+    let h = Math.ceil(height / 2);
+    let w = Math.ceil(width / 2);
+    let channels = 32;
+    for (const f of this.features.modules.slice(1, -1)) {
+      const conv = (f as InvertedResidual | InvertedResidualWithShift).conv;
+      const dw = conv.modules.find((m): m is Conv2d => m instanceof Conv2d && m.groups > 1);
+      if (dw && dw.stride[0] === 2) {
+        h = Math.ceil(h / 2);
+        w = Math.ceil(w / 2);
+      }
+      if (f instanceof InvertedResidualWithShift) shapes.push([batch, InvertedResidualWithShift.bufferChannels(channels), h, w]);
+      const last = conv.modules[conv.length - 1] as BatchNorm2d;
+      channels = last.numFeatures;
+    }
+    return shapes;
+  }
+
+  /** One streaming step: frame `[N,3,H,W]` and the ten buffers in; logits and the ten next buffers out. */
+  forwardStep(g: GraphBuilder, frame: Value, buffers: readonly Value[]): OnlineStepValues {
+    if (buffers.length !== NUM_SHIFT_BUFFERS) {
+      throw new ShapeError(`OnlineMobileNetV2 takes ${NUM_SHIFT_BUFFERS} shift buffers, got ${buffers.length}`);
+    }
+    let x = frame;
+    const out: Value[] = [];
+    g.scope('features', () => {
+      this.features.modules.forEach((f, i) => {
+        g.scope(String(i), () => {
+          if (f instanceof InvertedResidualWithShift) {
+            const [y, next] = f.forwardShift(g, x, buffers[out.length]);
+            out.push(next);
+            x = y;
+          } else {
+            x = f.forward(g, x);
+          }
+        });
+      });
+    });
+    // x.mean(3).mean(2): global average pooling, then [N, C].
+    const pooled = g.flatten(g.globalAveragePool(x), 1);
+    const logits = g.scope('classifier', () => this.classifier.forward(g, pooled));
+    return { logits, buffers: out };
+  }
+
+  /** A single frame from zero buffers (the first step of a stream); returns the logits. */
+  forward(g: GraphBuilder, x: Value): Value {
+    const [n, , h, w] = staticShape(x, 'OnlineMobileNetV2.forward');
+    return this.forwardStep(g, x, this.bufferShapes(h, w, n).map((s) => zeroBuffer(g, s))).logits;
+  }
+}
+
+/** ImageNet normalization of the online demo (`GroupNormalize` after `ToTorchFormatTensor(div=True)`), RGB. */
+export const ONLINE_INPUT_MEAN: readonly number[] = Object.freeze([0.485, 0.456, 0.406]);
+/** See {@link ONLINE_INPUT_MEAN}. */
+export const ONLINE_INPUT_STD: readonly number[] = Object.freeze([0.229, 0.224, 0.225]);
+
+/** Graph value names of the step graph. */
+export const ONLINE_STEP_NAMES = Object.freeze({
+  frame: 'frame',
+  logits: 'logits',
+  buffersIn: Object.freeze(Array.from({ length: NUM_SHIFT_BUFFERS }, (_, i) => `buffer_${i}`)),
+  buffersOut: Object.freeze(Array.from({ length: NUM_SHIFT_BUFFERS }, (_, i) => `buffer_out_${i}`)),
+});
+
+/** Options of {@link buildOnlineStepGraph}. */
+export interface OnlineStepGraphOptions {
+  /** Frame side, or `[height, width]`. @default 224 */
+  readonly inputSize?: number | readonly [number, number];
+  /** Frames per step (independent streams). @default 1 */
+  readonly batch?: number;
+}
+
+/** `inputSize` as `[height, width]`, checked. */
+export function resolveInputSize(inputSize: number | readonly [number, number] = 224): [number, number] {
+  const [h, w] = typeof inputSize === 'number' ? [inputSize, inputSize] : inputSize;
+  for (const d of [h, w]) if (!Number.isInteger(d) || d < 1) throw UsageError.expected('inputSize', 'a positive integer or [height, width]', inputSize);
+  return [h, w];
+}
+
+/**
+ * Builds the step graph: inputs `frame` `[N,3,H,W]` and `buffer_0`..`buffer_9`; outputs `logits` `[N,numClasses]`
+ * and `buffer_out_0`..`buffer_out_9` (feed them back as `buffer_i` next step). Metadata records the buffer names
+ * and shapes, the input size, and the normalization (mean/std over 0-1 RGB).
+ * @param model a named model (`nameParameters()` called) with its weights loaded
+ * @example
+ * const bytes = encodeOnnx(buildOnlineStepGraph(model, { inputSize: 224 }));
+ */
+export function buildOnlineStepGraph(model: OnlineMobileNetV2, opts: OnlineStepGraphOptions = {}): Graph {
+  const [h, w] = resolveInputSize(opts.inputSize);
+  const batch = opts.batch ?? 1;
+  if (!Number.isInteger(batch) || batch < 1) throw UsageError.expected('batch', 'a positive integer', batch);
+  const g = new GraphBuilder({ name: 'tsm_online_mobilenet_v2' });
+  const shapes = model.bufferShapes(h, w, batch);
+  const frame = g.input(ONLINE_STEP_NAMES.frame, 'float32', [batch, 3, h, w]);
+  const buffersIn = shapes.map((s, i) => g.input(ONLINE_STEP_NAMES.buffersIn[i], 'float32', s));
+  const { logits, buffers } = model.forwardStep(g, frame, buffersIn);
+  g.output(logits, ONLINE_STEP_NAMES.logits);
+  buffers.forEach((b, i) => g.output(b, ONLINE_STEP_NAMES.buffersOut[i]));
+  g.setMetadata('model', 'online_mobilenet_v2');
+  g.setMetadata('num_classes', String(model.numClasses));
+  g.setMetadata('input_size', JSON.stringify([h, w]));
+  g.setMetadata('input_mean', JSON.stringify(ONLINE_INPUT_MEAN));
+  g.setMetadata('input_std', JSON.stringify(ONLINE_INPUT_STD));
+  g.setMetadata('buffer_inputs', JSON.stringify(ONLINE_STEP_NAMES.buffersIn));
+  g.setMetadata('buffer_outputs', JSON.stringify(ONLINE_STEP_NAMES.buffersOut));
+  g.setMetadata('buffer_shapes', JSON.stringify(shapes));
+  return g.build();
+}
+
+/** Which key layout a MobileNetV2 state dict uses. */
+export type OnlineKeyLayout = 'online' | 'tsn';
+
+/**
+ * Maps a TSN checkpoint of TSM-MobileNetV2 (`module.base_model.features.3.conv.0.net.weight`,
+ * `module.new_fc.weight`) to the online layout (`features.3.conv.0.weight`, `classifier.weight`). A plain online
+ * state dict is returned unchanged. The offline model's bi-directional shift is not carried over: see the file doc.
+ */
+export function toOnlineStateDict(sd: ReadonlyMap<string, HostTensor>): { stateDict: Map<string, HostTensor>; layout: OnlineKeyLayout } {
+  const isTsn = [...sd.keys()].some((k) => /^(module\.|base_model\.|new_fc\.)|\.net\./.test(k));
+  if (!isTsn) return { stateDict: new Map(sd), layout: 'online' };
+  const out = new Map<string, HostTensor>();
+  for (const [key, t] of sd) {
+    let k = key.replace(/^module\./, '');
+    if (k.startsWith('base_model.')) k = k.slice('base_model.'.length);
+    else if (k.startsWith('new_fc.')) k = `classifier.${k.slice('new_fc.'.length)}`;
+    // TemporalShift wraps the first conv of a shifted block: `conv.0.net.weight` -> `conv.0.weight`.
+    k = k.replace(/\.net\./, '.');
+    out.set(k, t);
+  }
+  return { stateDict: out, layout: 'tsn' };
+}
