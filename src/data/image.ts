@@ -127,7 +127,7 @@ const PRECISION_BITS = 22;
 interface Coeffs {
   readonly start: Int32Array;
   readonly taps: Int32Array;
-  readonly weights: Float64Array;
+  readonly weights: Int32Array;
   readonly ksize: number;
 }
 
@@ -139,7 +139,7 @@ function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
   const ksize = Math.ceil(support) * 2 + 1;
   const start = new Int32Array(outSize);
   const taps = new Int32Array(outSize);
-  const weights = new Float64Array(outSize * ksize);
+  const weights = new Int32Array(outSize * ksize);
   const k = new Float64Array(ksize);
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
@@ -162,11 +162,6 @@ function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
   return { start, taps, weights, ksize };
 }
 
-const clip8 = (v: number): number => {
-  const x = Math.floor(v / (1 << PRECISION_BITS));
-  return x < 0 ? 0 : x > 255 ? 255 : x;
-};
-
 /** Pillow's horizontal resampling pass over all rows. */
 function resampleHorizontal(img: Image, width: number): Image {
   const { start, taps, weights, ksize } = bilinearCoeffs(img.width, width);
@@ -174,42 +169,59 @@ function resampleHorizontal(img: Image, width: number): Image {
   const out = new Uint8Array(width * img.height * c);
   const src = img.data;
   const half = 1 << (PRECISION_BITS - 1);
+  // NOTE: sums stay below 255 * 2^22 + 2^21 < 2^31 (bilinear weights are non-negative), so int32 shifts are exact;
+  // Uint8Array stores clamp nothing, hence the explicit clamp to 255
   for (let y = 0; y < img.height; y++) {
     const row = y * img.width * c;
+    let o = y * width * c;
     for (let xx = 0; xx < width; xx++) {
-      const x0 = start[xx];
       const n = taps[xx];
       const wo = xx * ksize;
-      for (let ch = 0; ch < c; ch++) {
-        let ss = half;
-        for (let t = 0; t < n; t++) ss += src[row + (x0 + t) * c + ch] * weights[wo + t];
-        out[(y * width + xx) * c + ch] = clip8(ss);
+      let p = row + start[xx] * c;
+      if (c === 3) {
+        let s0 = half;
+        let s1 = half;
+        let s2 = half;
+        for (let t = 0; t < n; t++, p += 3) {
+          const w = weights[wo + t];
+          s0 += src[p] * w;
+          s1 += src[p + 1] * w;
+          s2 += src[p + 2] * w;
+        }
+        out[o++] = Math.min(255, s0 >> PRECISION_BITS);
+        out[o++] = Math.min(255, s1 >> PRECISION_BITS);
+        out[o++] = Math.min(255, s2 >> PRECISION_BITS);
+      } else {
+        let s0 = half;
+        for (let t = 0; t < n; t++, p++) s0 += src[p] * weights[wo + t];
+        out[o++] = Math.min(255, s0 >> PRECISION_BITS);
       }
     }
   }
   return makeImage(width, img.height, c, out);
 }
 
-/** Pillow's vertical resampling pass over all columns. */
+/** Pillow's vertical resampling pass, accumulated row by row for sequential memory access. */
 function resampleVertical(img: Image, height: number): Image {
   const { start, taps, weights, ksize } = bilinearCoeffs(img.height, height);
-  const c = img.channels;
-  const rowLen = img.width * c;
+  const rowLen = img.width * img.channels;
   const out = new Uint8Array(rowLen * height);
   const src = img.data;
+  const acc = new Int32Array(rowLen);
   const half = 1 << (PRECISION_BITS - 1);
   for (let yy = 0; yy < height; yy++) {
-    const y0 = start[yy];
+    acc.fill(half);
     const n = taps[yy];
     const wo = yy * ksize;
-    const o = yy * rowLen;
-    for (let i = 0; i < rowLen; i++) {
-      let ss = half;
-      for (let t = 0; t < n; t++) ss += src[(y0 + t) * rowLen + i] * weights[wo + t];
-      out[o + i] = clip8(ss);
+    for (let t = 0; t < n; t++) {
+      const w = weights[wo + t];
+      const r = (start[yy] + t) * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i] += src[r + i] * w;
     }
+    const o = yy * rowLen;
+    for (let i = 0; i < rowLen; i++) out[o + i] = Math.min(255, acc[i] >> PRECISION_BITS);
   }
-  return makeImage(img.width, height, c, out);
+  return makeImage(img.width, height, img.channels, out);
 }
 
 /**
