@@ -84,7 +84,8 @@ export function typedFromBytes<D extends DType>(dtype: D, bytes: Uint8Array): Ty
   if (bytes.byteLength % size !== 0) {
     throw new ShapeError(`${bytes.byteLength} bytes is not a whole number of ${dtype} elements (${size} bytes each)`);
   }
-  const aligned = bytes.byteOffset % size === 0 ? bytes : bytes.slice();
+  // NOTE: Buffer#slice returns a view, not a copy; Uint8Array's slice always copies into a fresh, aligned buffer.
+  const aligned = bytes.byteOffset % size === 0 ? bytes : Uint8Array.prototype.slice.call(bytes);
   const n = bytes.byteLength / size;
   const out = allocTyped(dtype, 0).constructor as new (b: ArrayBufferLike, o: number, n: number) => TypedArrayOf[D];
   return new out(aligned.buffer, aligned.byteOffset, n);
