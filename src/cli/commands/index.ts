@@ -1,5 +1,6 @@
 /** Every `tsm` verb, registered in this order. Each file registers one verb (or a small family) on the program. */
 import type { Command } from 'commander';
+import { registerZoo } from './zoo.js';
 import { registerInfer } from './infer.js';
 import { registerInferOnline } from './infer-online.js';
 import { registerExtractFrames } from './data-extract-frames.js';
@@ -10,4 +11,4 @@ import { registerInspectCheckpoint } from './checkpoint-inspect.js';
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint];
+export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo];
