@@ -100,3 +100,17 @@ test('missing frame folders are reported when opening, and skipped only on reque
   assert.equal(ds.length, 1);
   assert.deepEqual(ds.dropped.map((d) => d.kind).sort(), ['missing', 'too-short', 'too-short']);
 });
+
+test('the fused decode-crop-resize training path gives the same tensors as the general transform path', async () => {
+  const base = { rootPath: join(dir, 'frames'), listFile: join(dir, 'train_videofolder.txt'), numSegments: 4 };
+  const fused = await TSNDataSet.open({ ...base, transform: trainAugmentation({ inputSize: 40 }) });
+  // a leading identity GroupScale (frames are 48x48) keeps the general path
+  const general = await TSNDataSet.open({ ...base, transform: [{ op: 'GroupScale', size: 48 }, ...trainAugmentation({ inputSize: 40 })] });
+  for (let i = 0; i < 4; i++) {
+    const a = await fused.getItem(i, new RandomState(100 + i));
+    const b = await general.getItem(i, new RandomState(100 + i));
+    assert.deepEqual(a.indices, b.indices);
+    assert.deepEqual(a.input.shape, [12, 40, 40]);
+    assert.deepEqual(a.input.data, b.input.data);
+  }
+});
