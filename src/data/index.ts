@@ -26,7 +26,8 @@ export {
   type DatasetSpec, type DatasetConfig, type DatasetManifest, type ModalityLayout, type ResolveDatasetOptions,
 } from './dataset-config.js';
 export {
-  decodeImage, encodeJpeg, resizeBilinear, resizeBilinearPillow, cropImage, flipImage, invertImage, makeImage,
+  decodeImage, decodeCropResize, imageSize, encodeJpeg, resizeBilinear, resizeBilinearPillow, cropImage, flipImage,
+  invertImage, makeImage,
   type Image, type ImageMode,
 } from './image.js';
 export {
