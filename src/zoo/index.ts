@@ -3,7 +3,6 @@
  * `--pretrain imagenet|scratch|PATH`. Downloads are Node only; the table and the key mapping run anywhere.
  */
 export { CACHE_ENV, defaultCacheDir, type CacheDirContext } from './cache-dir.js';
-export { checkpointStem, parseCheckpointName, type CheckpointNameConfig } from './checkpoint-name.js';
 export { downloadFile, type DownloadOptions, type DownloadResult } from './download.js';
 export { DownloadError, type DownloadFailure } from './download-error.js';
 export { IMAGENET_WEIGHTS, resolvePretrain, type ImagenetWeights, type PretrainSource } from './imagenet.js';
@@ -44,4 +43,5 @@ export {
   type ZooModelConfig,
   type ZooProtocol,
   type ZooResult,
+  type ZooTsnConfig,
 } from './table.js';

@@ -7,11 +7,11 @@ import { stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
+import { checkpointStem } from '../models/config.js';
 import { defaultCacheDir } from './cache-dir.js';
 import { downloadFile, type DownloadOptions } from './download.js';
 import type { ProgressCallback } from './progress.js';
 import { ZOO, type ZooEntry } from './table.js';
-import { checkpointStem } from './checkpoint-name.js';
 
 /** Options of {@link resolveWeights}. */
 export interface ResolveWeightsOptions {

@@ -1,10 +1,10 @@
 /**
  * The model zoo: every checkpoint released in the original repository's README (mit-han-lab/temporal-shift-module,
  * "Pretrained Models" and the online demo), with its hosted URLs and the accuracy the README reports under each
- * test protocol. The configuration of each model is read from its file name.
+ * test protocol. The configuration of each model is read from its file name by the models' parser.
  */
 import { InternalError, UsageError } from '../errors.js';
-import { checkpointStem, parseCheckpointName, type CheckpointNameConfig } from './checkpoint-name.js';
+import { checkpointStem, parseCheckpointName, type NameConfig } from '../models/config.js';
 
 /** Datasets of the released models, with their class counts (ops/dataset_config.py). */
 export const ZOO_DATASETS = Object.freeze({
@@ -43,10 +43,18 @@ export interface ZooResult {
   readonly top5?: number;
 }
 
+/** Fields every released TSM file name spells out (shiftDiv and shiftPlace only when `isShift`). */
+type SpelledOut = 'dataset' | 'numClass' | 'modality' | 'arch' | 'isShift' | 'temporalPool' | 'consensusType' | 'numSegments' | 'epochs' | 'dense' | 'nonLocal';
+
+/** A TSN/TSM configuration as the models' parser reads it from a released file name. */
+export type ZooTsnConfig = { readonly kind: 'tsn' } & NameConfig & Required<Pick<NameConfig, SpelledOut>>;
+
 /** The architecture of a zoo model: a TSN/TSM read from its file name, or the online-demo network. */
 export type ZooModelConfig =
-  | ({ readonly kind: 'tsn' } & CheckpointNameConfig)
+  | ZooTsnConfig
   | { readonly kind: 'online'; readonly arch: 'mobilenetv2'; readonly modality: 'RGB'; readonly numSegments: 1 };
+
+const SPELLED_OUT: readonly SpelledOut[] = ['dataset', 'numClass', 'modality', 'arch', 'isShift', 'temporalPool', 'consensusType', 'numSegments', 'epochs', 'dense', 'nonLocal'];
 
 /** One released checkpoint. */
 export interface ZooEntry {
@@ -115,7 +123,8 @@ interface Row {
 /** A TSN/TSM checkpoint hosted under the README's `models/` folder; its config comes from its name. */
 function released(file: string, row: Row): ZooEntry {
   const config = parseCheckpointName(file);
-  if (!config) throw new InternalError(`zoo file name ${file} does not parse as TSM_<dataset>_<modality>_...`);
+  const absent = SPELLED_OUT.filter((k) => config[k] === undefined);
+  if (absent.length > 0) throw new InternalError(`zoo file name ${file} does not spell out ${absent.join(', ')}`);
   const dataset = config.dataset as ZooDataset;
   if (!(dataset in ZOO_DATASETS)) throw new InternalError(`zoo entry ${file} has unknown dataset ${config.dataset}`);
   return {
@@ -124,7 +133,7 @@ function released(file: string, row: Row): ZooEntry {
     urls: HOSTS.map((h) => h + file),
     dataset,
     numClass: ZOO_DATASETS[dataset].numClass,
-    config: { kind: 'tsn', ...config },
+    config: { kind: 'tsn', ...config } as ZooTsnConfig,
     ...row,
   };
 }

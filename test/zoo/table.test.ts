@@ -26,15 +26,22 @@ test('URLs: the README links (hanlab18 first), then earlier hosts, all ending in
     }
     assert.ok(e.file.startsWith(e.name), e.file);
     assert.equal(e.numClass, ZOO_DATASETS[e.dataset].numClass);
+    if (e.config.kind === 'tsn') assert.equal(e.config.numClass, e.numClass, `${e.name}: the models' DATASETS disagree`);
   }
 });
 
 test('configs come from the file names', () => {
   const nl = get('TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e100_dense_nl');
   assert.equal(nl.config.kind, 'tsn');
-  assert.ok(nl.config.kind === 'tsn' && nl.config.nonLocal && nl.config.denseSample && nl.config.isShift);
+  assert.ok(nl.config.kind === 'tsn' && nl.config.nonLocal && nl.config.dense && nl.config.isShift);
   const tsn = get('TSM_kinetics_RGB_resnet50_avg_segment5_e50');
   assert.ok(tsn.config.kind === 'tsn' && !tsn.config.isShift && tsn.config.numSegments === 5);
+  const uniform = get('TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment16_e50').config;
+  assert.ok(uniform.kind === 'tsn');
+  assert.deepEqual(
+    [uniform.shiftDiv, uniform.shiftPlace, uniform.consensusType, uniform.numSegments, uniform.epochs, uniform.dense, uniform.nonLocal, uniform.temporalPool],
+    [8, 'blockres', 'avg', 16, 50, false, false, false],
+  );
   assert.equal(get('TSM_kinetics_Flow_resnet50_shift8_blockres_avg_segment8_e50').config.modality, 'Flow');
   assert.equal(get('TSM_something_RGB_resnet101_shift8_blockres_avg_segment8_e45').config.arch, 'resnet101');
   assert.equal(get('TSM_kinetics_RGB_mobilenetv2_shift8_blockres_avg_segment8_e100_dense').config.arch, 'mobilenetv2');
