@@ -6,3 +6,4 @@ export { type ParamGroup, type PolicyOptions, getOptimPolicies, singleGroup, set
 export { SGD, type SgdGroup, type SgdOptions, type SgdUpdateInputs, emitSgdUpdate } from './sgd.js';
 export { LR_TYPES, type LrType, type ScheduleOptions, adjustLearningRate, learningRateAt } from './schedule.js';
 export { TrainStep, type StepResult, type TrainStepGraph, type TrainStepOptions, type TrainStepRunOptions, buildTrainStepGraph } from './train-step.js';
+export { Trainer, type TrainerOptions, type TrainEvent, type EpochStats, type Batch, accuracy } from './trainer.js';
