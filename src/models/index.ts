@@ -68,3 +68,24 @@ export {
   TsnRunner,
   loadModel,
 } from './load.js';
+export { BNInception, type BNInceptionOptions, BN_INCEPTION_INPUT, shiftBNInception } from './bn-inception.js';
+export {
+  OnlineMobileNetV2,
+  InvertedResidualWithShift,
+  type OnlineMobileNetV2Options,
+  type OnlineStepGraphOptions,
+  ONLINE_INPUT_MEAN,
+  ONLINE_INPUT_STD,
+  ONLINE_STEP_NAMES,
+  NUM_SHIFT_BUFFERS,
+  buildOnlineStepGraph,
+  toOnlineStateDict,
+} from './online-mobilenet-v2.js';
+export {
+  type LoadOnlineOptions,
+  type LoadedOnlineModel,
+  type OnlineRecognizerOptions,
+  OnlineRecognizer,
+  loadOnlineMobileNetV2,
+  onlineMobileNetV2FromStateDict,
+} from './online.js';
