@@ -7,3 +7,5 @@ export { SGD, type SgdGroup, type SgdOptions, type SgdUpdateInputs, emitSgdUpdat
 export { LR_TYPES, type LrType, type ScheduleOptions, adjustLearningRate, learningRateAt } from './schedule.js';
 export { TrainStep, type StepResult, type TrainStepGraph, type TrainStepOptions, type TrainStepRunOptions, buildTrainStepGraph } from './train-step.js';
 export { Trainer, type TrainerOptions, type TrainEvent, type EpochStats, type Batch, accuracy } from './trainer.js';
+export { initWeights } from './init.js';
+export { type RunEvent, type TrainRunOptions, type TrainRunResult, storeName, trainTsn } from './run.js';

@@ -1,0 +1,339 @@
+/**
+ * A whole training run as TSM's main.py does it: dataset lists, TSN with the requested options, ImageNet (or
+ * scratch / file) weights, `--tune_from`, `--resume`, per-epoch lr schedule, training with partial BN and
+ * clipping, validation every `evalFreq` epochs, and `ckpt.pth.tar` / `ckpt.best.pth.tar` under
+ * `<rootModel>/<storeName>/`, with a `log.csv` under `<rootLog>/<storeName>/`. Reports through one callback;
+ * nothing prints. Node only.
+ */
+import { copyFileSync, mkdirSync, appendFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { extractStateDict, readPth, stripPrefix, writePth } from '../checkpoint/index.js';
+import { DataLoader, type DatasetConfig, resolveDataset, trainAugmentation, valCropping } from '../data/index.js';
+import { CheckpointError, UsageError } from '../errors.js';
+import type { Modality } from '../models/config.js';
+import type { ConsensusType } from '../models/consensus.js';
+import { TsnRunner } from '../models/load.js';
+import type { ShiftPlace } from '../models/temporal-shift.js';
+import { TSN } from '../models/tsn.js';
+import type { Device } from '../runtime/index.js';
+import type { HostTensor } from '../tensor/index.js';
+import { mapImagenetStateDict, resolvePretrain } from '../zoo/index.js';
+import { initWeights } from './init.js';
+import { type LrType, learningRateAt } from './schedule.js';
+import { type EpochStats, type TrainEvent, Trainer, accuracy } from './trainer.js';
+
+/** Options of {@link trainTsn}: main.py's arguments in camelCase. */
+export interface TrainRunOptions {
+  /** Dataset name (`something`, `kinetics`, ...) or a folder with a `dataset.json`. */
+  readonly dataset: string;
+  readonly modality: Modality;
+  /** Dataset root (`ROOT_DATASET`). @default $TSM_DATA_ROOT */
+  readonly rootPath?: string;
+  /** Override the dataset's list files. */
+  readonly trainList?: string;
+  readonly valList?: string;
+  /** @default 'BNInception' (opts.py) */
+  readonly arch?: string;
+  /** @default 3 */
+  readonly numSegments?: number;
+  /** @default 'avg' */
+  readonly consensusType?: ConsensusType;
+  /** @default 0.5 */
+  readonly dropout?: number;
+  /** @default false */
+  readonly shift?: boolean;
+  /** @default 8 */
+  readonly shiftDiv?: number;
+  /** @default 'blockres' */
+  readonly shiftPlace?: ShiftPlace;
+  /** @default false */
+  readonly temporalPool?: boolean;
+  /** @default false */
+  readonly nonLocal?: boolean;
+  /** @default false */
+  readonly denseSample?: boolean;
+  /** `imagenet`, `scratch`, or a weights file / URL / zoo name. @default 'imagenet' */
+  readonly pretrain?: string;
+  /** Fine-tune from a TSM checkpoint (`--tune_from`). */
+  readonly tuneFrom?: string;
+  /** @default 120 */
+  readonly epochs?: number;
+  /** @default 128 */
+  readonly batchSize?: number;
+  /** @default 0.001 */
+  readonly lr?: number;
+  /** @default 'step' */
+  readonly lrType?: LrType;
+  /** @default [50, 100] */
+  readonly lrSteps?: readonly number[];
+  /** @default 0.9 */
+  readonly momentum?: number;
+  /** @default 5e-4 */
+  readonly weightDecay?: number;
+  /** @default 20; null disables clipping */
+  readonly clipGradient?: number | null;
+  /** @default true (`--no_partialbn` sets false) */
+  readonly partialBn?: boolean;
+  /** Validate every this many epochs (and after the last). @default 5 */
+  readonly evalFreq?: number;
+  /** Loader worker threads. @default 8 */
+  readonly workers?: number;
+  /** Resume from a checkpoint written by a run (weights, optimizer, epoch, best_prec1). */
+  readonly resume?: string;
+  /** Only validate. @default false */
+  readonly evaluate?: boolean;
+  /** @default 0, or the resumed checkpoint's epoch */
+  readonly startEpoch?: number;
+  /** @default 'log' */
+  readonly rootLog?: string;
+  /** @default 'checkpoint' */
+  readonly rootModel?: string;
+  /** Appended to the store name. */
+  readonly suffix?: string;
+  /** Seed of shuffling, augmentation, dropout-free init. @default 0 */
+  readonly seed?: number;
+  /** Crop size (our addition; main.py always uses the backbone's, 224). @default the model's input size */
+  readonly inputSize?: number;
+  /** @default 'cpu' */
+  readonly device?: Device;
+  /** onnxruntime threads; 0 lets it decide. @default 0 */
+  readonly threads?: number;
+}
+
+/** Events of a run: the trainer's, plus notes, validation results and saved checkpoints. */
+export type RunEvent =
+  | TrainEvent
+  | { readonly status: 'note'; readonly message: string }
+  | { readonly status: 'validate'; readonly epoch: number; readonly loss: number; readonly top1: number; readonly top5: number; readonly batches: number }
+  | { readonly status: 'checkpoint'; readonly path: string; readonly best: boolean };
+
+/** What {@link trainTsn} returns. */
+export interface TrainRunResult {
+  readonly storeName: string;
+  readonly bestPrec1: number;
+  /** The last checkpoint written (undefined with `evaluate`). */
+  readonly checkpoint?: string;
+  /** Validation precision@1 of the last validation. */
+  readonly lastPrec1?: number;
+}
+
+/** main.py's `store_name`: `TSM_<dataset>_<modality>_<arch>[_shift8_blockres][_tpool]_<consensus>_segment8_e50...`. */
+export function storeName(o: TrainRunOptions, datasetName: string): string {
+  let arch = o.arch ?? 'BNInception';
+  if (o.shift) arch += `_shift${o.shiftDiv ?? 8}_${o.shiftPlace ?? 'blockres'}`;
+  if (o.temporalPool) arch += '_tpool';
+  let name = ['TSM', datasetName, o.modality, arch, o.consensusType ?? 'avg', `segment${o.numSegments ?? 3}`, `e${o.epochs ?? 120}`].join('_');
+  if ((o.pretrain ?? 'imagenet') !== 'imagenet') name += `_${o.pretrain}`;
+  if ((o.lrType ?? 'step') !== 'step') name += `_${o.lrType}`;
+  if (o.denseSample) name += '_dense';
+  if (o.nonLocal) name += '_nl';
+  if (o.suffix) name += `_${o.suffix}`;
+  return name;
+}
+
+/** Mean cross-entropy of `logits` `[B, C]` against `labels`, in float64. */
+function crossEntropyOf(logits: HostTensor, labels: HostTensor): number {
+  const [b, c] = logits.shape;
+  const d = logits.data as Float32Array;
+  let sum = 0;
+  for (let i = 0; i < b; i++) {
+    let max = -Infinity;
+    for (let j = 0; j < c; j++) max = Math.max(max, d[i * c + j]);
+    let z = 0;
+    for (let j = 0; j < c; j++) z += Math.exp(d[i * c + j] - max);
+    sum += max + Math.log(z) - d[i * c + Number(labels.data[i])];
+  }
+  return sum / b;
+}
+
+/** main.py `--tune_from`: load a TSM checkpoint, matching keys with and without `.net`, dropping fc for a new dataset. */
+function tuneFromStateDict(model: TSN, sd: Map<string, HostTensor>, o: TrainRunOptions, datasetName: string, note: (m: string) => void): Map<string, HostTensor> {
+  const own = model.stateDict();
+  const out = new Map(sd);
+  for (const k of [...out.keys()]) {
+    if (!own.has(k) && own.has(k.replace('.net', ''))) {
+      out.set(k.replace('.net', ''), out.get(k)!);
+      out.delete(k);
+    }
+  }
+  for (const k of own.keys()) {
+    if (!out.has(k) && out.has(k.replace('.net', ''))) {
+      out.set(k, out.get(k.replace('.net', ''))!);
+      out.delete(k.replace('.net', ''));
+    }
+  }
+  const failed = [...new Set([...out.keys()].filter((k) => !own.has(k)).concat([...own.keys()].filter((k) => !out.has(k))))];
+  if (failed.length > 0) note(`keys that failed to load: ${failed.slice(0, 8).join(', ')}${failed.length > 8 ? ', ...' : ''}`);
+  const tune = o.tuneFrom ?? '';
+  if (!tune.includes(datasetName)) {
+    note('new dataset, do not load fc weights');
+    for (const k of [...out.keys()]) if (k.includes('fc')) out.delete(k);
+  }
+  if (o.modality === 'Flow' && !tune.includes('Flow')) for (const k of [...out.keys()]) if (k.includes('conv1.conv')) out.delete(k);
+  const merged = new Map(own);
+  for (const [k, v] of out) if (own.has(k)) merged.set(k, v);
+  return merged;
+}
+
+/**
+ * Runs main.py's training loop.
+ * @throws {UsageError} for bad options; {@link CheckpointError} for unusable weights; DataError for broken data
+ * @example
+ * await trainTsn({ dataset: 'something', modality: 'RGB', arch: 'resnet50', numSegments: 8, shift: true, lr: 0.01,
+ *   lrSteps: [20, 40], epochs: 50, batchSize: 64, dropout: 0.8 }, (e) => console.log(e));
+ */
+export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => void = () => {}): Promise<TrainRunResult> {
+  const note = (message: string) => onEvent({ status: 'note', message });
+  const ds: DatasetConfig = resolveDataset(o.dataset, o.modality, { rootPath: o.rootPath });
+  const name = storeName(o, ds.name);
+  note(`storing name: ${name}`);
+  const arch = o.arch ?? 'BNInception';
+  const model = new TSN({
+    numClass: ds.numClasses,
+    numSegments: o.numSegments ?? 3,
+    modality: o.modality,
+    baseModel: arch,
+    consensusType: o.consensusType ?? 'avg',
+    dropout: o.dropout ?? 0.5,
+    partialBn: o.partialBn ?? true,
+    isShift: o.shift ?? false,
+    shiftDiv: o.shiftDiv ?? 8,
+    shiftPlace: o.shiftPlace ?? 'blockres',
+    fcLr5: !(o.tuneFrom && o.tuneFrom.includes(ds.name)),
+    temporalPool: o.temporalPool ?? false,
+    nonLocal: o.nonLocal ?? false,
+  });
+  initWeights(model, o.seed ?? 0);
+  const pretrain = await resolvePretrain(o.pretrain ?? 'imagenet', arch);
+  if (pretrain.kind !== 'scratch') {
+    const { stateDict } = extractStateDict(await readPth(pretrain.path));
+    const mapped = mapImagenetStateDict(stripPrefix(stateDict, 'module.'), new Map([...model.stateDict()].map(([k, t]) => [k, t.shape])), {
+      modality: o.modality,
+      newLength: model.config.newLength,
+      lastLayerName: model.base_model.lastLayerName,
+    });
+    const merged = model.stateDict();
+    for (const [k, t] of mapped.stateDict) merged.set(k, t);
+    model.loadStateDict(merged, { source: pretrain.path });
+    note(`pretrained ${pretrain.kind === 'imagenet' ? 'ImageNet ' : ''}weights from ${pretrain.path}: ${mapped.stateDict.size} tensors, ${mapped.missing.length} left at init`);
+  }
+  if (o.tuneFrom) {
+    note(`fine-tuning from '${o.tuneFrom}'`);
+    const { stateDict } = extractStateDict(await readPth(o.tuneFrom));
+    model.loadStateDict(tuneFromStateDict(model, stripPrefix(stateDict, 'module.'), o, ds.name, note), { source: o.tuneFrom });
+  }
+
+  const trainer = new Trainer(model, {
+    lr: o.lr ?? 0.001,
+    lrType: o.lrType,
+    lrSteps: o.lrSteps ?? [50, 100],
+    epochs: o.epochs ?? 120,
+    momentum: o.momentum,
+    weightDecay: o.weightDecay,
+    clipGradient: o.clipGradient,
+    partialBn: o.partialBn ?? true,
+    device: o.device,
+    threads: o.threads,
+    onProgress: onEvent,
+  });
+  let startEpoch = o.startEpoch ?? 0;
+  let bestPrec1 = 0;
+  if (o.resume) {
+    const { stateDict, meta } = extractStateDict(await readPth(o.resume));
+    model.loadStateDict(stripPrefix(stateDict, 'module.'), { source: o.resume });
+    if (meta.optimizer === undefined) throw new CheckpointError('TSM_CHECKPOINT_KEY_MISSING', `--resume ${o.resume} has no "optimizer" entry; use --tune_from to start from its weights`);
+    trainer.loadOptimizerState(meta.optimizer, o.resume);
+    startEpoch = o.startEpoch ?? meta.epoch ?? 0;
+    bestPrec1 = meta.best_prec1 ?? 0;
+    note(`loaded checkpoint '${o.resume}' (epoch ${startEpoch})`);
+  }
+
+  const normalize = { mean: [...model.inputMean], std: [...model.inputStd], div: model.inputRange === 1, roll: model.config.baseModel === 'BNInception' };
+  const common = {
+    rootPath: ds.rootPath,
+    numSegments: model.config.numSegments,
+    newLength: model.config.newLength,
+    modality: o.modality,
+    imageTmpl: ds.imageTmpl,
+    normalize,
+    denseSample: o.denseSample ?? false,
+  };
+  const cropSize = o.inputSize ?? model.inputSize;
+  const val = await DataLoader.create(
+    { ...common, listFile: o.valList ?? ds.valList, randomShift: false, transform: valCropping({ cropSize, scaleSize: Math.floor((cropSize * 256) / 224) }) },
+    { batchSize: o.batchSize ?? 128, numWorkers: o.workers ?? 8, seed: o.seed ?? 0 },
+  );
+  const validate = async (epoch: number): Promise<number> => {
+    model.eval();
+    const runner = new TsnRunner(model, { device: o.device, threads: o.threads });
+    let loss = 0;
+    let top1 = 0;
+    let top5 = 0;
+    let n = 0;
+    let batches = 0;
+    try {
+      for await (const b of val.epoch(0)) {
+        const logits = await runner.logits(b.input);
+        const k = b.input.shape[0];
+        loss += crossEntropyOf(logits, b.labels) * k;
+        top1 += accuracy(logits, b.labels, 1) * k;
+        top5 += accuracy(logits, b.labels, 5) * k;
+        n += k;
+        batches++;
+      }
+    } finally {
+      await runner.release();
+    }
+    const res = { loss: loss / n, top1: top1 / n, top5: top5 / n };
+    onEvent({ status: 'validate', epoch, ...res, batches });
+    return res.top1;
+  };
+
+  if (o.evaluate) {
+    const prec1 = await validate(startEpoch);
+    await val.close();
+    return { storeName: name, bestPrec1: prec1, lastPrec1: prec1 };
+  }
+
+  const train = await DataLoader.create(
+    { ...common, listFile: o.trainList ?? ds.trainList, transform: trainAugmentation({ modality: o.modality, inputSize: cropSize, flip: ds.flip }) },
+    { batchSize: o.batchSize ?? 128, shuffle: true, dropLast: true, numWorkers: o.workers ?? 8, seed: o.seed ?? 0 },
+  );
+  if (train.length === 0) throw new UsageError(`the training list has ${train.dataset.length} clips, fewer than one batch of ${o.batchSize ?? 128} (the last partial batch is dropped, as main.py does)`);
+  const logDir = join(o.rootLog ?? 'log', name);
+  const modelDir = join(o.rootModel ?? 'checkpoint', name);
+  mkdirSync(logDir, { recursive: true });
+  mkdirSync(modelDir, { recursive: true });
+  writeFileSync(join(logDir, 'args.txt'), `${JSON.stringify({ ...o, storeName: name }, null, 1)}\n`);
+  const log = (line: string) => appendFileSync(join(logDir, 'log.csv'), `${line}\n`);
+  const epochs = o.epochs ?? 120;
+  const evalFreq = o.evalFreq ?? 5;
+  let last: string | undefined;
+  let lastPrec1: number | undefined;
+  try {
+    for (let epoch = startEpoch; epoch < epochs; epoch++) {
+      const stats: EpochStats = await trainer.trainEpoch(epoch, train.epoch(epoch));
+      log(`Epoch: [${epoch}], lr: ${learningRateAt(epoch, { lr: o.lr ?? 0.001, lrType: o.lrType, lrSteps: o.lrSteps ?? [50, 100], epochs }).toFixed(5)}\tLoss ${stats.loss.toFixed(4)}\tPrec@1 ${stats.top1.toFixed(3)}\tPrec@5 ${stats.top5.toFixed(3)}`);
+      if ((epoch + 1) % evalFreq === 0 || epoch === epochs - 1) {
+        const prec1 = await validate(epoch);
+        lastPrec1 = prec1;
+        const isBest = prec1 > bestPrec1;
+        bestPrec1 = Math.max(prec1, bestPrec1);
+        log(`Testing Results: Prec@1 ${prec1.toFixed(3)}\nBest Prec@1: ${bestPrec1.toFixed(3)}`);
+        last = join(modelDir, 'ckpt.pth.tar');
+        await writePth(last, trainer.checkpoint(epoch + 1, bestPrec1, arch));
+        onEvent({ status: 'checkpoint', path: last, best: false });
+        if (isBest) {
+          const best = join(modelDir, 'ckpt.best.pth.tar');
+          copyFileSync(last, best);
+          onEvent({ status: 'checkpoint', path: best, best: true });
+        }
+      }
+    }
+  } finally {
+    await train.close();
+    await val.close();
+    await trainer.release();
+  }
+  return { storeName: name, bestPrec1, checkpoint: last, lastPrec1 };
+}
