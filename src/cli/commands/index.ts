@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { registerZoo } from './zoo.js';
 import { registerInfer } from './infer.js';
 import { registerTrain } from './train.js';
+import { registerDemo } from './demo.js';
+import { registerExport } from './export.js';
 import { registerInferOnline } from './infer-online.js';
 import { registerExtractFrames } from './data-extract-frames.js';
 import { registerMakeLists } from './data-make-lists.js';
@@ -12,4 +14,4 @@ import { registerInspectCheckpoint } from './checkpoint-inspect.js';
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo];
+export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo, registerExport, registerDemo];

@@ -1,0 +1,119 @@
+/**
+ * `tsm export --weights W.pth --out model.onnx [--online]`: writes the clip model (`[B, T·3, H, W]` -> logits) or
+ * the online step model (frame + ten shift buffers in, logits + ten buffers out) as one self-contained ONNX file:
+ * labels, input size, mean/std, segments and buffer shapes are in its metadata.
+ */
+import { type Command, Option } from 'commander';
+import { exportCheckpoint, readLabelsFile, type ExportCheckpointOptions } from '../../deploy/export.js';
+import { UsageError } from '../../errors.js';
+import { resolveDataset } from '../../data/dataset-config.js';
+import { resolveWeights } from '../../zoo/index.js';
+import type { RegisterCommand } from './index.js';
+import { parseInferFlags } from './infer.js';
+
+/** Hidden aliases, the same as `tsm infer`'s, plus `--input_size`. */
+const INFER_ALIASES: readonly string[] = [
+  '--num_class <n>',
+  '--num-segments <n>',
+  '--num_segments <n>',
+  '--test-segments <n>',
+  '--test_segments <n>',
+  '--shift_div <d>',
+  '--shift_place <place>',
+  '--temporal_pool',
+  '--non_local',
+  '--new_length <n>',
+  '--consensus-type <type>',
+  '--consensus_type <type>',
+  '--input_size <n>',
+];
+
+/** Raw flag values as commander hands them over (kebab-case flags and their hidden snake_case aliases). */
+export type ExportFlags = Readonly<Record<string, string | boolean | undefined>>;
+
+const str = (f: ExportFlags, ...names: string[]): string | undefined => {
+  for (const n of names) if (typeof f[n] === 'string') return f[n] as string;
+  return undefined;
+};
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw UsageError.expected(flag, 'a positive integer', v);
+  return n;
+}
+
+/**
+ * Checks the flags; throws a {@link UsageError} naming the flag. The TSN configuration flags are parsed by
+ * `tsm infer`'s parser, so both commands read `--arch`, `--segments`, `--shift-div`, ... and their aliases alike.
+ * Reads the labels file or the dataset's categories.
+ */
+export async function parseExportFlags(f: ExportFlags): Promise<ExportCheckpointOptions> {
+  for (const req of ['weights', 'out'] as const) if (typeof f[req] !== 'string') throw new UsageError(`missing --${req} <file>`);
+  const labelsFile = str(f, 'labels');
+  const dataset = str(f, 'dataset');
+  if (labelsFile && dataset) throw new UsageError('pass either --labels FILE or --dataset NAME for the class names, not both');
+  // NOTE: --input/--output are tsm infer's required files; export has none, so placeholders satisfy the parser
+  const { overrides } = parseInferFlags({ ...f, input: '-', output: '-' });
+  let labels: readonly string[] | undefined;
+  if (labelsFile) labels = await readLabelsFile(labelsFile);
+  else if (dataset) {
+    const ds = resolveDataset(dataset, overrides.modality ?? 'RGB', { rootPath: str(f, 'rootPath') });
+    labels = ds.categories.map((c, i) => c ?? `class ${i}`);
+  }
+  const wm = str(f, 'widthMult');
+  const widthMult = wm === undefined ? undefined : Number(wm);
+  if (widthMult !== undefined && !(widthMult > 0)) throw UsageError.expected('--width-mult', 'a positive number', wm);
+  return {
+    weights: f.weights as string,
+    out: f.out as string,
+    online: f.online === true,
+    inputSize: positiveInt('--input-size', str(f, 'inputSize', 'input_size')),
+    opset: positiveInt('--opset', str(f, 'opset')),
+    dynamicBatch: f.dynamicBatch === true,
+    labels,
+    overrides,
+    widthMult,
+  };
+}
+
+/** Registers `tsm export`. */
+export const registerExport: RegisterCommand = (program: Command) => {
+  const cmd = program
+    .command('export')
+    .description('Write a checkpoint as an ONNX model (clip model, or the online step model with --online), with labels, sizes and buffer shapes in its metadata')
+    .requiredOption('--weights <file>', 'checkpoint (.pth) or zoo name; with --online: the online demo state dict or a TSM-MobileNetV2 checkpoint')
+    .requiredOption('--out <file>', 'where to write the .onnx (written atomically)')
+    .option('--online', 'export the online step model (frame + 10 shift buffers in, logits + 10 buffers out)')
+    .option('--input-size <n>', 'crop side the model takes (default 224)')
+    .option('--segments <n>', 'frames per clip, T (clip model; default from the file name)')
+    .option('--opset <n>', 'ONNX opset (13-21; 17 passes Debian onnx checker)', '17')
+    .option('--dynamic-batch', 'symbolic batch dimension B (clip model; default: batch 1)')
+    .option('--labels <file>', 'class names, one per line (default: the dataset categories, Jester for 27 classes, else "class i")')
+    .option('--dataset <name>', 'take class names from this dataset\'s category file (needs --root-path or $TSM_DATA_ROOT)')
+    .option('--root-path <dir>', 'dataset root for --dataset')
+    .option('--arch <name>', 'backbone, e.g. resnet50, mobilenetv2 (default from the file name or checkpoint)')
+    .option('--num-class <n>', 'classes (default from the file name or checkpoint)')
+    .option('--shift', 'the model has temporal shift')
+    .option('--no-shift', 'the model has no temporal shift')
+    .option('--shift-div <n>', 'shift 1/n of the channels each way (default 8)')
+    .option('--shift-place <place>', 'blockres or block')
+    .option('--temporal-pool', 'temporal pooling after layer1 (ResNet)')
+    .option('--non-local', 'non-local blocks (Bottleneck ResNet)')
+    .option('--modality <m>', 'RGB or Flow')
+    .option('--new-length <n>', 'frames stacked per segment')
+    .option('--consensus <type>', 'segment consensus: avg or identity')
+    .option('--dropout <p>', 'dropout of the trained model (only decides new_fc vs fc; default: the checkpoint)')
+    .option('--width-mult <x>', 'channel multiplier of an online checkpoint (default 1)');
+  // the original scripts' snake_case spellings (as tsm infer), hidden from help
+  for (const flag of INFER_ALIASES) cmd.addOption(new Option(flag).hideHelp());
+  cmd.action(async (flags: ExportFlags) => {
+    const opts = await parseExportFlags(flags);
+    // a zoo name or URL is fetched into the cache first; a local path passes through
+    const weights = await resolveWeights(opts.weights, { onProgress: (e) => e.status === 'download' && process.stderr.write(`downloading ${e.name} from ${e.url}\n`) });
+    const r = await exportCheckpoint({ ...opts, weights, onNote: (n) => process.stderr.write(`note: ${n}\n`) });
+    const i = r.info;
+    const what = r.kind === 'online' ? `online step model, ${i.bufferInputs.length} shift buffers` : `clip model, ${i.segments} segments${i.dynamicBatch ? ', dynamic batch' : ''}`;
+    process.stdout.write(`wrote ${r.path} (${(r.bytes / 1e6).toFixed(1)} MB): ${i.arch} ${what}, ${i.numClasses} classes, input ${i.inputSize.join('x')}\n`);
+  });
+};
