@@ -10,6 +10,7 @@ import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type Op
 import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
 import { type Device, type Session, createSession } from '../runtime/index.js';
 import { type HostTensor, hostTensor, numel } from '../tensor/index.js';
+import { NCHWC_DOMAIN, nchwcBlockSize, rewriteDepthwiseNchwc } from './nchwc.js';
 import { type SGD, emitSgdUpdate } from './sgd.js';
 
 /** Options of {@link buildTrainStepGraph} and {@link TrainStep.create}. */
@@ -30,6 +31,11 @@ export interface TrainStepRunOptions extends TrainStepOptions {
   readonly device?: Device;
   /** Threads inside one op; 0 lets onnxruntime decide. @default 0 */
   readonly threads?: number;
+  /**
+   * Run depthwise convolutions through onnxruntime's blocked-layout kernels (see ./nchwc.ts), where this CPU has
+   * them. @default true on the CPU device
+   */
+  readonly nchwc?: boolean;
 }
 
 /** The step graph and what the runner needs to feed and read it. */
@@ -214,8 +220,18 @@ export class TrainStep {
     return new TrainStep(model, optimizer, opts, built, session);
   }
 
-  private static open(built: TrainStepGraph, opts: TrainStepRunOptions): Promise<Session> {
-    return createSession(encodeOnnx(built.graph), { device: opts.device ?? 'cpu', threads: opts.threads ?? 0, name: 'train_step.onnx' });
+  private static async open(built: TrainStepGraph, opts: TrainStepRunOptions): Promise<Session> {
+    const device = opts.device ?? 'cpu';
+    let graph = built.graph;
+    let extraOpsets: Record<string, number> | undefined;
+    if ((opts.nchwc ?? device === 'cpu') && device === 'cpu') {
+      const r = rewriteDepthwiseNchwc(graph, await nchwcBlockSize());
+      if (r.rewritten > 0) {
+        graph = r.graph;
+        extraOpsets = { [NCHWC_DOMAIN]: 1 };
+      }
+    }
+    return createSession(encodeOnnx(graph, { extraOpsets }), { device, threads: opts.threads ?? 0, name: 'train_step.onnx' });
   }
 
   /** The step graph (for export and inspection). */

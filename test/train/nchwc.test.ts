@@ -1,0 +1,50 @@
+/**
+ * The NCHWc depthwise rewrite computes what the standard Conv computes: forward, input and weight gradients,
+ * stride 1 and 2, on this CPU's block size.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildBackward } from '../../src/autodiff/index.js';
+import { GraphBuilder, encodeOnnx } from '../../src/graph/index.js';
+import { createSession } from '../../src/runtime/index.js';
+import { float32, numel } from '../../src/tensor/index.js';
+import { NCHWC_DOMAIN, nchwcBlockSize, rewriteDepthwiseNchwc } from '../../src/train/nchwc.js';
+import { assertClose } from '../helpers/assert-close.js';
+import { makeRng, randn } from '../helpers/rng.js';
+
+for (const stride of [1, 2]) {
+  test(`depthwise 3x3 stride ${stride}: NCHWc rewrite matches the standard Conv (forward, dX, dW)`, async (t) => {
+    const block = await nchwcBlockSize();
+    t.diagnostic(`NCHWc block size on this CPU: ${block}`);
+    const c = 32;
+    const xs = [2, c, 9, 9];
+    const ws = [c, 1, 3, 3];
+    const g = new GraphBuilder();
+    const x = g.input('x', 'float32', xs);
+    const w = g.input('w', 'float32', ws);
+    const y = g.conv(x, w, undefined, { stride, padding: 1, groups: c });
+    const r = g.input('r', 'float32', y.shape as number[]);
+    const [dx, dw] = buildBackward(g, g.reduceSum(g.mul(y, r), [0, 1, 2, 3], false), [x, w]);
+    g.output(y, 'y');
+    g.output(dx!, 'dx');
+    g.output(dw!, 'dw');
+    const plain = g.build();
+    const { graph, rewritten } = rewriteDepthwiseNchwc(plain, block);
+    if (block === 0) {
+      assert.equal(rewritten, 0);
+      return;
+    }
+    // forward, weight gradient, and at stride 1 the input gradient (stride 2 uses ConvTranspose)
+    assert.equal(rewritten, stride === 1 ? 3 : 2);
+    assert.ok(graph.nodes.some((n) => n.domain === NCHWC_DOMAIN));
+    assert.ok(!plain.nodes.some((n) => n.domain === NCHWC_DOMAIN), 'the input graph is not modified');
+    const rng = makeRng(4);
+    const feeds = { x: float32(xs, randn(rng, numel(xs))), w: float32(ws, randn(rng, numel(ws))), r: float32(y.shape as number[], randn(rng, numel(y.shape as number[]))) };
+    const a = await (await createSession(encodeOnnx(plain), { threads: 1 })).run(feeds);
+    const b = await (await createSession(encodeOnnx(graph, { extraOpsets: { [NCHWC_DOMAIN]: 1 } }), { threads: 1 })).run(feeds);
+    for (const k of ['y', 'dx', 'dw']) {
+      assert.deepEqual(b[k].shape, a[k].shape);
+      assertClose(Array.from(b[k].data as Float32Array), Array.from(a[k].data as Float32Array), { atol: 1e-4, rtol: 1e-4, what: k });
+    }
+  });
+}
