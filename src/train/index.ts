@@ -9,3 +9,4 @@ export { TrainStep, type StepResult, type TrainStepGraph, type TrainStepOptions,
 export { Trainer, type TrainerOptions, type TrainEvent, type EpochStats, type Batch, accuracy } from './trainer.js';
 export { initWeights } from './init.js';
 export { type RunEvent, type TrainRunOptions, type TrainRunResult, storeName, trainTsn } from './run.js';
+export { NCHWC_DOMAIN, nchwcBlockSize, rewriteDepthwiseNchwc } from './nchwc.js';
