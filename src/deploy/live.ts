@@ -47,13 +47,16 @@ export interface FrameSourceOptions {
 /**
  * Frames of a video file (decoded by ffmpeg, frame by frame) or a V4L2 camera (`/dev/video0`, `v4l2:/dev/video1`;
  * ffmpeg's v4l2 input). Node only.
- * @throws {UsageError} when the input is neither an existing file nor a camera device
+ * @throws {UsageError} when the input is neither an existing file nor an existing camera device
  * @example for await (const frame of openFrameSource('clip.mp4')) frame.width;
  */
 export function openFrameSource(input: string, opts: FrameSourceOptions = {}): AsyncGenerator<Image, void, undefined> {
   const cam = CAMERA.exec(input);
   if (cam) {
     const device = cam[1] ?? cam[2];
+    if (device.startsWith('/dev/') && !existsSync(device)) {
+      throw new UsageError(`--input ${input}: no camera at ${device}; pass --input VIDEO_FILE to run on a file, or another /dev/videoN`);
+    }
     const [w, h] = opts.cameraSize ?? [640, 480];
     return ffmpegFrames(['-f', 'v4l2', '-video_size', `${w}x${h}`, '-i', device], w, h, device, opts.signal);
   }
