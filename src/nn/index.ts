@@ -9,3 +9,4 @@ export * from './containers.js';
 export * from './activation.js';
 export * from './pooling.js';
 export * from './dropout.js';
+export * from './conv3d.js';

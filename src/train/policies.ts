@@ -3,7 +3,7 @@
  * (`TSN.get_optim_policies`, `TSN.partialBN`, `TSN.train`).
  */
 import { UsageError } from '../errors.js';
-import { BatchNorm2d, Conv2d, Linear, type Module, type Parameter } from '../nn/index.js';
+import { BatchNorm2d, BatchNorm3d, Conv2d, Linear, type Module, type Parameter } from '../nn/index.js';
 
 /** One optimizer parameter group: the parameters and their multipliers of the base lr and weight decay. */
 export interface ParamGroup {
@@ -107,6 +107,12 @@ export function setTrainMode(model: Module, partialBn = configOf(model).partialB
   let count = 0;
   let frozen = 0;
   for (const [, m] of base.namedModules()) {
+    // NOTE: the original tests isinstance(m, nn.BatchNorm2d), which BatchNorm3d (non-local blocks) is not:
+    // those stay in training mode and are not counted. Ours subclasses BatchNorm2d, so exclude it explicitly.
+    if (m instanceof BatchNorm3d) {
+      m.frozen = false;
+      continue;
+    }
     if (!(m instanceof BatchNorm2d)) continue;
     count++;
     m.frozen = partialBn && count >= 2;

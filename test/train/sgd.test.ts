@@ -10,7 +10,8 @@ import { test } from 'node:test';
 import { type PickleValue, encodePth, extractStateDict, parsePth, writePth } from '../../src/checkpoint/index.js';
 import { CheckpointError, UsageError } from '../../src/errors.js';
 import type { GraphBuilder, Value } from '../../src/graph/index.js';
-import { BatchNorm2d, Conv2d, Linear, Module, Sequential } from '../../src/nn/index.js';
+import { BatchNorm2d, BatchNorm3d, Conv2d, Linear, Module, Sequential } from '../../src/nn/index.js';
+import { tsn } from '../../src/models/index.js';
 import { float32 } from '../../src/tensor/index.js';
 import { SGD, adjustLearningRate, getOptimPolicies, learningRateAt, setTrainMode, singleGroup } from '../../src/train/index.js';
 import { runPython } from '../helpers/python.js';
@@ -62,6 +63,16 @@ test('setTrainMode freezes every BatchNorm but the first (partial BN), and unfre
   assert.deepEqual(bns.map((b) => b.usesBatchStats), [true, false, false]);
   assert.equal(setTrainMode(m, false), 0);
   assert.deepEqual(bns.map((b) => b.usesBatchStats), [true, true, true]);
+});
+
+test('partial BN leaves the non-local blocks\' BatchNorm3d in training mode, as the original (isinstance BatchNorm2d)', () => {
+  const m = tsn({ numClass: 5, numSegments: 4, baseModel: 'resnet50', isShift: true, nonLocal: true }).nameParameters();
+  const frozenBefore = setTrainMode(m, true);
+  const all = m.namedModules().filter(([, x]) => x instanceof BatchNorm2d) as [string, BatchNorm2d][];
+  const bn3d = all.filter(([, x]) => x instanceof BatchNorm3d);
+  assert.equal(bn3d.length, 5); // layer2 blocks 1,3 and layer3 blocks 1,3,5
+  assert.ok(bn3d.every(([, x]) => x.usesBatchStats));
+  assert.equal(frozenBefore, all.length - bn3d.length - 1);
 });
 
 test("learning-rate schedules follow main.py's adjust_learning_rate", () => {
