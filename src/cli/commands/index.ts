@@ -10,8 +10,11 @@ import { registerExtractFrames } from './data-extract-frames.js';
 import { registerMakeLists } from './data-make-lists.js';
 import { registerMakeSynthetic } from './data-make-synthetic.js';
 import { registerInspectCheckpoint } from './checkpoint-inspect.js';
+import { registerTest } from './test.js';
+import { registerPredict } from './predict.js';
+import { registerMergeScores } from './merge-scores.js';
 
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo, registerExport, registerDemo];
+export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo, registerExport, registerDemo, registerTest, registerPredict, registerMergeScores];

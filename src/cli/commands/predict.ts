@@ -1,0 +1,168 @@
+/**
+ * `tsm predict INPUT... --weights W [--top-k 5] [--json] [--labels FILE | --dataset NAME]`: the best classes of
+ * video files (decoded with ffmpeg) and frame folders, sampled and cropped as `tsm test` does. Many inputs run in
+ * batches with a progress bar; `--shard i/n --output DIR` predicts every n-th input into a partial score file.
+ */
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { DATASETS, resolveDataset } from '../../data/index.js';
+import { TsmError, UsageError } from '../../errors.js';
+import { type PredictEvent, type PredictOptions, type Prediction, type TestCrops, describeTestProtocol, parseShard, predict, writeScoreSet } from '../../evaluate/index.js';
+import { parseCheckpointName } from '../../models/config.js';
+import { parseDevice } from '../../runtime/index.js';
+import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
+import type { RegisterCommand } from './index.js';
+import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags } from './model-flags.js';
+import { evaluationBar } from './test.js';
+
+/** Parsed options of `tsm predict`. */
+export interface PredictCommandOptions extends Omit<PredictOptions, 'onProgress' | 'onNote'> {
+  readonly inputs: readonly string[];
+  readonly json: boolean;
+  /** Folder for the score file (required with `--shard`). */
+  readonly output?: string;
+  /** Dataset whose category names label the classes. */
+  readonly dataset?: string;
+  readonly rootPath?: string;
+}
+
+const str = (f: RawFlags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
+
+/** Reads a label file: one class name per line, trailing blank lines dropped. */
+export function readLabels(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new UsageError(`cannot read --labels ${path}: ${(cause as Error).message}`, { cause });
+  }
+  const lines = text.split(/\r?\n/).map((l) => l.trimEnd());
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/**
+ * Checks the flags of `tsm predict`.
+ * @throws {UsageError} naming the flag
+ */
+export function parsePredictFlags(inputs: readonly string[], raw: RawFlags): PredictCommandOptions {
+  const f = mergeSnakeAliases({ ...raw });
+  const weights = str(f, 'weights');
+  if (!weights) throw new UsageError('missing --weights FILE (a zoo name, a URL or a .pth path)');
+  const crops = intFlag('--test-crops', str(f, 'testCrops') ?? '1', 1);
+  if (![1, 3, 5, 10].includes(crops)) throw UsageError.expected('--test-crops', 'one of 1, 3, 5, 10', str(f, 'testCrops'));
+  const shard = str(f, 'shard') === undefined ? undefined : parseShard(str(f, 'shard') as string);
+  const output = str(f, 'output');
+  if (shard && !output) throw new UsageError('--shard writes a partial score file: pass --output DIR (the same folder for every shard), then tsm merge-scores DIR');
+  if (str(f, 'labels') && str(f, 'dataset')) throw new UsageError('pass --labels FILE or --dataset NAME, not both');
+  return {
+    inputs,
+    weights,
+    ...(str(f, 'testSegments') === undefined ? {} : { testSegments: intFlag('--test-segments', str(f, 'testSegments') as string, 1) }),
+    overrides: parseModelFlags(f, { segments: false }),
+    ...(str(f, 'labels') === undefined ? {} : { labels: readLabels(str(f, 'labels') as string) }),
+    testCrops: crops as TestCrops,
+    fullRes: f.fullRes === true,
+    twiceSample: f.twiceSample === true,
+    denseSample: f.denseSample === true,
+    ...(str(f, 'inputSize') === undefined ? {} : { inputSize: intFlag('--input-size', str(f, 'inputSize') as string, 1) }),
+    topK: intFlag('--top-k', str(f, 'topK') ?? '5', 1),
+    batchSize: intFlag('--batch-size', str(f, 'batchSize') ?? '4', 1),
+    tmpl: str(f, 'tmpl'),
+    shard,
+    output,
+    json: f.json === true,
+    dataset: str(f, 'dataset'),
+    rootPath: str(f, 'rootPath'),
+    device: parseDevice(str(f, 'device') ?? 'cpu'),
+    threads: intFlag('--threads', str(f, 'threads') ?? '0', 0),
+  };
+}
+
+/**
+ * Class names for a model: `--dataset`'s categories; else, when the file name names a built-in dataset with a
+ * category file and the dataset root is known, that dataset's; else none (classes print as `class <i>`).
+ */
+function datasetLabels(opts: PredictCommandOptions, note: (m: string) => void): string[] | undefined {
+  const named = opts.dataset ?? parseCheckpointName(opts.weights).dataset;
+  if (!named) return undefined;
+  try {
+    const ds = resolveDataset(named, 'RGB', { rootPath: opts.rootPath });
+    if (ds.categories.every((c) => c === null)) return undefined;
+    return ds.categories.map((c, i) => c ?? `class ${i}`);
+  } catch (err) {
+    // only an explicit --dataset must resolve; the file name's dataset is a best effort
+    if (opts.dataset !== undefined) throw err;
+    if (err instanceof TsmError && named in DATASETS) note(`no class names: ${err.message}; pass --labels FILE or --dataset with --root-path`);
+    return undefined;
+  }
+}
+
+/** The text output: each input, then its classes with probabilities. */
+export function formatPredictions(predictions: readonly Prediction[]): string {
+  return predictions
+    .map((p) => [p.input, ...p.top.map((c) => `  ${(100 * c.probability).toFixed(2).padStart(6)}%  ${c.label}`)].join('\n'))
+    .join('\n');
+}
+
+/** Runs `tsm predict` with parsed options. */
+export async function runPredict(opts: PredictCommandOptions): Promise<void> {
+  const note = (m: string): void => void process.stderr.write(`note: ${m}\n`);
+  const labels = opts.labels ?? datasetLabels(opts, note);
+  const bar = evaluationBar('predicting', false);
+  const onProgress = (e: PredictEvent): void => {
+    if (e.status === 'model' && !opts.json) process.stderr.write(`=> ${e.summary} (${e.path})\n`);
+    else if (e.status === 'weights' && e.event.status === 'download') process.stderr.write(`=> downloading ${e.event.name} from ${e.event.url}\n`);
+    else if (e.status === 'progress' && opts.inputs.length > 1) bar.update(e.done, e.total, { vps: e.videosPerSecond });
+  };
+  const { inputs, json, output, dataset: _d, rootPath: _r, ...rest } = opts;
+  let result;
+  try {
+    result = await predict(inputs, { ...rest, labels, onProgress, onNote: note });
+  } finally {
+    bar.stop();
+  }
+  if (output) {
+    const path = await writeScoreSet(output, result.scores);
+    process.stderr.write(`wrote scores ${path}${opts.shard ? `; merge the shards with: tsm merge-scores ${output}` : ''}\n`);
+  }
+  if (json) {
+    const doc = { weights: result.model.path, model: result.model.summary, protocol: result.protocol, predictions: result.predictions };
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  } else {
+    process.stderr.write(`=> ${describeTestProtocol(result.protocol)}\n`);
+    process.stdout.write(`${formatPredictions(result.predictions)}\n`);
+  }
+}
+
+/** Registers `tsm predict`. */
+export const registerPredict: RegisterCommand = (program: Command) => {
+  const cmd = program
+    .command('predict')
+    .description('Predict the classes of video files and frame folders with a TSM checkpoint (top-k labels and probabilities)')
+    .argument('<inputs...>', 'video files (decoded with ffmpeg) and folders of frames (img_00001.jpg, ...)')
+    .requiredOption('--weights <file>', 'checkpoint: a zoo name, a URL or a .pth path (configured by its file name)')
+    .option('--top-k <k>', 'classes to list per input', '5')
+    .option('--json', 'print JSON: { weights, model, protocol, predictions: [{ input, top: [{ index, label, probability }] }] }')
+    .option('--labels <file>', 'class names, one per line in class order')
+    .option('--dataset <name>', 'take class names from this dataset (a name with --root-path, or a dataset folder)')
+    .option('--root-path <dir>', 'dataset root for --dataset (default: $TSM_DATA_ROOT)')
+    .option('--test-segments <n>', 'segments per clip (default: segment<N> in the file name)')
+    .option('--test-crops <n>', 'crops per frame: 1, 3, 5 or 10', '1')
+    .option('--full-res', 'crops of the scale size (256) instead of the input size (224)')
+    .option('--twice-sample', 'two clips: segment centres and segment starts')
+    .option('--dense-sample', 'ten dense 64-frame clips')
+    .option('--input-size <n>', 'crop size (default: the model\'s, 224)')
+    .option('--batch-size <n>', 'inputs per model run', '4')
+    .option('--tmpl <template>', 'frame names in frame folders, e.g. img_{:05d}.jpg (default: detected)')
+    .option('--shard <i/n>', 'predict only every n-th input, starting at i (needs --output)')
+    .option('--output <dir>', 'write the probabilities as a score file (scores.json + scores.npy) into this folder');
+  addModelFlags(cmd, { segments: false })
+    .option('--device <device>', 'cpu, cuda, ... (Node only)', 'cpu')
+    .option('--threads <n>', 'onnxruntime threads (0 = its default)', '0');
+  addModelFlagAliases(cmd, { segments: false });
+  addSnakeAliases(cmd, ['top-k <k>', 'root-path <dir>', 'test-segments <n>', 'test-crops <n>', 'full-res', 'twice-sample', 'dense-sample', 'input-size <n>', 'batch-size <n>']);
+  cmd.action(async (inputs: string[], flags: RawFlags) => {
+    await runPredict(parsePredictFlags(inputs, flags));
+  });
+};
