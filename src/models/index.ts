@@ -32,7 +32,7 @@ export {
   conv1x1,
   conv3x3,
 } from './resnet.js';
-export { InvertedResidual, MobileNetV2, type MobileNetV2Options, mobilenetV2 } from './mobilenet-v2.js';
+export { InvertedResidual, MobileNetV2, type MobileNetV2Options, inferMobileNetV2WidthMult, mobileNetV2Channels, mobilenetV2 } from './mobilenet-v2.js';
 export { NonLocalBlock3D, NL3DWrapper, type NonLocalOptions, makeNonLocal } from './non-local.js';
 export { CONSENSUS_TYPES, type ConsensusType, ConsensusModule } from './consensus.js';
 export {

@@ -9,6 +9,7 @@ import { encodeOnnx } from '../graph/index.js';
 import { type Device, type Session, type SessionOptions, createSession } from '../runtime/index.js';
 import { type HostTensor, toFloat32 } from '../tensor/index.js';
 import { ARCHS, type Arch, type Modality, type NameConfig, channelsPerFrame, checkpointStem, defaultNewLength, parseArch, parseCheckpointName } from './config.js';
+import { inferMobileNetV2WidthMult, mobileNetV2Channels } from './mobilenet-v2.js';
 import { RESNET_ARCHS } from './resnet.js';
 import type { ShiftPlace } from './temporal-shift.js';
 import { TSN, type TsnOptions, buildTsnGraph } from './tsn.js';
@@ -32,6 +33,8 @@ export interface StateDictFacts {
   readonly shiftPlace?: ShiftPlace;
   readonly temporalPool: boolean;
   readonly nonLocal: boolean;
+  /** MobileNetV2 channel multiplier the block widths show. */
+  readonly widthMult?: number;
   /** A key that shows the shift, for messages. */
   readonly shiftKey?: string;
   /** The first few keys, for messages. */
@@ -93,6 +96,7 @@ export function inspectStateDict(sd: ReadonlyMap<string, HostTensor>): StateDict
     shiftPlace,
     temporalPool,
     nonLocal,
+    widthMult: family === 'mobilenetv2' ? inferMobileNetV2WidthMult((k) => sd.get(k)?.shape, 'base_model.') : undefined,
     shiftKey,
     firstKeys: keys.slice(0, 4),
   };
@@ -136,6 +140,7 @@ const FLAG: Readonly<Partial<Record<keyof TsnOptions, string>>> = {
   nonLocal: '--non-local',
   consensusType: '--consensus',
   dropout: '--dropout',
+  widthMult: '--width-mult',
 };
 
 /**
@@ -192,6 +197,7 @@ export function resolveTsnConfig(input: ResolveTsnConfigInput): ResolvedTsnConfi
   const consensusType = pick('consensusType', ['option', o.consensusType], ['file name', name.consensusType]) ?? 'avg';
   // the dropout value does not change eval outputs, only whether new_fc exists; follow the weights
   const dropout = pick('dropout', ['option', o.dropout], ['checkpoint', facts ? (facts.hasNewFc ? 0.8 : 0) : undefined]) ?? 0.8;
+  const widthMult = pick('widthMult', ['option', o.widthMult], ['checkpoint', facts?.widthMult]) ?? 1;
 
   const missing: string[] = [];
   if (arch === undefined) missing.push(`arch (pass --arch, one of ${Object.keys(ARCHS).join(', ')})`);
@@ -200,7 +206,7 @@ export function resolveTsnConfig(input: ResolveTsnConfigInput): ResolvedTsnConfi
   if (arch === undefined || numClass === undefined || numSegments === undefined) {
     throw new UsageError(`cannot tell the TSN configuration of ${file}: missing ${missing.join('; ')}. The file name is not a TSM_<dataset>_<modality>_<arch>_..._segment<N>_... name and the checkpoint does not say.`);
   }
-  if (facts) checkAgainstWeights(file, facts, sources, { arch, numClass, modality, newLength, isShift, shiftPlace, temporalPool, nonLocal });
+  if (facts) checkAgainstWeights(file, facts, sources, { arch, numClass, modality, newLength, isShift, shiftPlace, temporalPool, nonLocal, widthMult });
   return {
     options: {
       ...o,
@@ -216,6 +222,7 @@ export function resolveTsnConfig(input: ResolveTsnConfigInput): ResolvedTsnConfi
       nonLocal,
       consensusType,
       dropout,
+      ...(ARCHS[arch].family === 'mobilenetv2' ? { widthMult } : {}),
     },
     sources,
     notes,
@@ -231,6 +238,7 @@ interface Structural {
   readonly shiftPlace: ShiftPlace;
   readonly temporalPool: boolean;
   readonly nonLocal: boolean;
+  readonly widthMult: number;
 }
 
 /** Compares the configuration with what the weights hold; throws with both sides and the option's source. */
@@ -250,6 +258,9 @@ function checkAgainstWeights(file: string, f: StateDictFacts, sources: Partial<R
   }
   if (f.numClass !== undefined && f.numClass !== c.numClass) {
     throw new CheckpointError('TSM_CHECKPOINT_SHAPE', `${file} has ${f.numClass} classes (classifier weight [${f.numClass}, ...]) but num_class is ${c.numClass} (${from('numClass')}); pass --num-class ${f.numClass}`);
+  }
+  if (f.family === 'mobilenetv2' && f.widthMult !== undefined && mobileNetV2Channels(f.widthMult).join() !== mobileNetV2Channels(c.widthMult).join()) {
+    throw new CheckpointError('TSM_CHECKPOINT_SHAPE', `${file} holds a MobileNetV2 of width ${f.widthMult} but the model has width ${c.widthMult} (${from('widthMult')}); pass --width-mult ${f.widthMult}`);
   }
   const cin = f.modality === undefined ? undefined : channelsPerFrame(f.modality) * (f.newLength ?? 1);
   if (cin !== undefined && cin !== (c.modality === 'RGB' ? 3 : channelsPerFrame('Flow') * c.newLength)) {

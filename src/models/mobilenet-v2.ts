@@ -123,5 +123,39 @@ export class MobileNetV2 extends Module {
   }
 }
 
+/** Widths {@link inferMobileNetV2WidthMult} tries first, so a checkpoint reports the multiplier it was built with. */
+const COMMON_WIDTH_MULTS = [1, 0.5, 0.75, 0.35, 0.25, 1.4, 1.3] as const;
+
+/**
+ * Output channels of `features.1` … `features.17` and then `features.18` (the last 1x1 conv) for a width
+ * multiplier, as the original computes them (`make_divisible(c * width_mult)` for expanding blocks only).
+ * @example mobileNetV2Channels(0.5).at(-1) // 1280: the last conv only widens for multipliers above 1
+ */
+export function mobileNetV2Channels(widthMult: number): number[] {
+  const out: number[] = [];
+  for (const [t, c, n] of INVERTED_RESIDUAL_SETTING) for (let i = 0; i < n; i++) out.push(t > 1 ? makeDivisible(c * widthMult) : c);
+  out.push(widthMult > 1 ? makeDivisible(1280 * widthMult) : 1280);
+  return out;
+}
+
+/**
+ * The width multiplier a MobileNetV2 state dict was built with, read from the output channels of every block
+ * (`features.N.conv.7.weight`, `features.18.1.weight`); undefined when no multiplier fits.
+ * NOTE: multipliers that round to the same channels build the same network; common values (1, 0.5, 0.75, ...)
+ * win, then the smallest multiple of 0.05.
+ * @param shapeOf the shape of a key, or undefined when absent
+ * @param prefix key prefix: `base_model.` for TSN checkpoints, '' for the online layout
+ * @example inferMobileNetV2WidthMult((k) => sd.get(k)?.shape, 'base_model.') // 0.5
+ */
+export function inferMobileNetV2WidthMult(shapeOf: (key: string) => readonly number[] | undefined, prefix = ''): number | undefined {
+  const seen: (number | undefined)[] = [];
+  for (let i = 1; i <= 17; i++) seen.push(shapeOf(`${prefix}features.${i}.conv.${i === 1 ? 4 : 7}.weight`)?.[0]);
+  seen.push(shapeOf(`${prefix}features.18.1.weight`)?.[0]);
+  if (seen.every((c) => c === undefined)) return undefined;
+  const fits = (w: number) => mobileNetV2Channels(w).every((c, i) => seen[i] === undefined || seen[i] === c);
+  const grid = Array.from({ length: 60 }, (_, i) => Math.round((i + 1) * 5) / 100);
+  return [...COMMON_WIDTH_MULTS, ...grid].find(fits);
+}
+
 /** The original's `mobilenet_v2()` (width 1.0) without the pretrained download. */
 export const mobilenetV2 = (opts: MobileNetV2Options = {}): MobileNetV2 => new MobileNetV2(opts);

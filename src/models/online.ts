@@ -8,6 +8,7 @@ import { CheckpointError, ShapeError } from '../errors.js';
 import { encodeOnnx } from '../graph/index.js';
 import { type Device, type Session, type SessionOptions, createSession } from '../runtime/index.js';
 import { type HostTensor, float32, toFloat32 } from '../tensor/index.js';
+import { inferMobileNetV2WidthMult } from './mobilenet-v2.js';
 import {
   ONLINE_STEP_NAMES,
   type OnlineKeyLayout,
@@ -21,7 +22,7 @@ import {
 export interface LoadOnlineOptions {
   /** Classifier outputs; read from the checkpoint's `classifier.weight` (or `new_fc.weight`) when omitted. */
   readonly numClasses?: number;
-  /** Channel multiplier of the checkpoint. @default 1 */
+  /** Channel multiplier of the checkpoint. @default read from the block widths, else 1 */
   readonly widthMult?: number;
   /** File name for messages. */
   readonly source?: string;
@@ -49,7 +50,8 @@ export function onlineMobileNetV2FromStateDict(sd: ReadonlyMap<string, HostTenso
     );
   }
   const numClasses = opts.numClasses ?? fc!.shape[0];
-  const model = new OnlineMobileNetV2({ numClasses, widthMult: opts.widthMult }).nameParameters();
+  const widthMult = opts.widthMult ?? inferMobileNetV2WidthMult((k) => stateDict.get(k)?.shape) ?? 1;
+  const model = new OnlineMobileNetV2({ numClasses, widthMult }).nameParameters();
   // TSN checkpoints keep num_batches_tracked only since PyTorch 0.4.1; older ones lack it, which is harmless.
   const missing = [...model.stateDict().keys()].filter((k) => !stateDict.has(k));
   const onlyCounters = missing.length > 0 && missing.every((k) => k.endsWith('num_batches_tracked'));

@@ -49,6 +49,8 @@ export interface TsnOptions {
   readonly temporalPool?: boolean;
   /** Non-local blocks in layer2/layer3 (Bottleneck ResNets). @default false */
   readonly nonLocal?: boolean;
+  /** Channel multiplier of a MobileNetV2 backbone (`width_mult`; our addition, the original always uses 1). @default 1 */
+  readonly widthMult?: number;
 }
 
 /** {@link TsnOptions} with every default applied. */
@@ -90,9 +92,12 @@ export function resolveTsnOptions(o: TsnOptions): TsnConfig {
     fcLr5: o.fcLr5 ?? false,
     temporalPool: o.temporalPool ?? false,
     nonLocal: o.nonLocal ?? false,
+    widthMult: o.widthMult ?? 1,
   };
   if (!cfg.beforeSoftmax && cfg.consensusType !== 'avg') throw new UsageError('Only avg consensus can be used after Softmax (before_softmax=false needs consensus_type avg)');
   const family = ARCHS[cfg.baseModel].family;
+  if (!(cfg.widthMult > 0)) throw UsageError.expected('width_mult', 'a positive number', cfg.widthMult);
+  if (cfg.widthMult !== 1 && family !== 'mobilenetv2') throw new UsageError(`width_mult is implemented for MobileNetV2 only, got ${cfg.widthMult} for ${cfg.baseModel}`);
   if (cfg.temporalPool) {
     if (family !== 'resnet') throw new UsageError(`temporal_pool is implemented for ResNet backbones only (the original's make_temporal_pool raises NotImplementedError), got ${cfg.baseModel}`);
     if (!cfg.isShift) throw new UsageError('temporal_pool needs is_shift: the original TSN.forward halves the segment count only for shift models');
@@ -175,7 +180,7 @@ export class TSN extends Module {
     }
     if (family === 'mobilenetv2') {
       // NOTE: the original ignores shift_place and non_local for MobileNetV2 (and BNInception).
-      const net = new MobileNetV2();
+      const net = new MobileNetV2({ widthMult: cfg.widthMult });
       if (cfg.isShift) {
         for (const [, m] of net.namedModules()) {
           if (m instanceof InvertedResidual && m.conv.length === 8 && m.useResConnect) {

@@ -94,6 +94,8 @@ export interface TrainRunOptions {
   readonly seed?: number;
   /** Crop size (our addition; main.py always uses the backbone's, 224). @default the model's input size */
   readonly inputSize?: number;
+  /** MobileNetV2 channel multiplier (our addition; main.py always builds width 1). @default 1 */
+  readonly widthMult?: number;
   /** @default 'cpu' */
   readonly device?: Device;
   /** onnxruntime threads; 0 lets it decide. @default 0 */
@@ -202,6 +204,7 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
     fcLr5: !(o.tuneFrom && o.tuneFrom.includes(ds.name)),
     temporalPool: o.temporalPool ?? false,
     nonLocal: o.nonLocal ?? false,
+    widthMult: o.widthMult,
   });
   initWeights(model, o.seed ?? 0);
   const pretrain = await resolvePretrain(o.pretrain ?? 'imagenet', arch);

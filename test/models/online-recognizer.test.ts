@@ -98,5 +98,6 @@ test('a checkpoint that is not a MobileNetV2 is refused with the keys named', ()
   const sd = new Map([['fc.weight', float32([10, 2048])]]);
   assert.throws(() => onlineMobileNetV2FromStateDict(sd, { source: 'r50.pth' }), (e: unknown) => e instanceof CheckpointError && /no classifier weight in r50\.pth/.test(e.message));
   const wrongWidth = new OnlineMobileNetV2({ numClasses: 4, widthMult: 1.4 }).nameParameters().stateDict();
-  assert.throws(() => onlineMobileNetV2FromStateDict(wrongWidth), (e: unknown) => e instanceof CheckpointError && e.code === 'TSM_CHECKPOINT_SHAPE');
+  assert.throws(() => onlineMobileNetV2FromStateDict(wrongWidth, { widthMult: 1 }), (e: unknown) => e instanceof CheckpointError && e.code === 'TSM_CHECKPOINT_SHAPE');
+  assert.equal(onlineMobileNetV2FromStateDict(wrongWidth).model.widthMult, 1.4, 'without widthMult the block widths decide');
 });

@@ -27,6 +27,13 @@ const oneOf = <T extends string>(flag: string, v: string | undefined, table: Rea
   return v as T;
 };
 
+/** `--width-mult`: a positive number, or undefined when not given. */
+function widthMultFlag(v: string | undefined): number | undefined {
+  const w = numberFlag('--width-mult', v);
+  if (w !== undefined && !(w > 0)) throw UsageError.expected('--width-mult', 'a positive number', v);
+  return w;
+}
+
 /** Checks the flags of `tsm train`; throws a {@link UsageError} naming the flag. */
 export function parseTrainFlags(dataset: string, modality: string, raw: TrainFlags): TrainRunOptions {
   const m = mergeSnakeAliases({ ...raw } as Record<string, unknown>) as TrainFlags;
@@ -76,6 +83,7 @@ export function parseTrainFlags(dataset: string, modality: string, raw: TrainFla
     suffix: str(f, 'suffix'),
     seed: intFlag('--seed', str(f, 'seed'), 0),
     inputSize: intFlag('--input-size', str(f, 'inputSize')),
+    widthMult: widthMultFlag(str(f, 'widthMult')),
     device: parseDevice(str(f, 'device') ?? 'cpu'),
     threads: intFlag('--threads', str(f, 'threads') ?? '0', 0),
   };
@@ -104,7 +112,7 @@ export function formatRunEvent(e: RunEvent, printFreq: number): string | undefin
 const SNAKE = [
   'lr-steps <epochs...>', 'temporal-pool', 'non-local', 'dense-sample', 'num-segments <n>', 'consensus-type <t>', 'loss-type <t>', 'img-feature-dim <n>', 'tune-from <f>', 'batch-size <n>', 'lr-type <t>',
   'weight-decay <w>', 'clip-gradient <g>', 'print-freq <n>', 'eval-freq <n>', 'start-epoch <n>', 'root-log <d>', 'root-model <d>',
-  'shift-div <n>', 'shift-place <p>', 'root-path <d>', 'train-list <f>', 'val-list <f>', 'input-size <n>',
+  'shift-div <n>', 'shift-place <p>', 'root-path <d>', 'train-list <f>', 'val-list <f>', 'input-size <n>', 'width-mult <w>',
 ];
 
 /** Where `tsm train` writes its lines (stdout by default; tests pass a collector). */
@@ -158,6 +166,7 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
     .option('--train-list <file>', "override the dataset's training list")
     .option('--val-list <file>', "override the dataset's validation list")
     .option('--input-size <n>', "crop size (default the backbone's, 224)")
+    .option('--width-mult <w>', 'MobileNetV2 channel multiplier (default 1)')
     .option('--seed <n>', 'seed of shuffling, augmentation and init', '0')
     .option('--device <d>', 'cpu | cuda | auto', 'cpu')
     .option('--threads <n>', 'onnxruntime threads (0: its default)', '0');
