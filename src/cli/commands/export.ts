@@ -9,27 +9,10 @@ import { UsageError } from '../../errors.js';
 import { resolveDataset } from '../../data/dataset-config.js';
 import { resolveWeights } from '../../zoo/index.js';
 import type { RegisterCommand } from './index.js';
-import { parseInferFlags } from './infer.js';
-
-/** Hidden aliases, the same as `tsm infer`'s, plus `--input_size`. */
-const INFER_ALIASES: readonly string[] = [
-  '--num_class <n>',
-  '--num-segments <n>',
-  '--num_segments <n>',
-  '--test-segments <n>',
-  '--test_segments <n>',
-  '--shift_div <d>',
-  '--shift_place <place>',
-  '--temporal_pool',
-  '--non_local',
-  '--new_length <n>',
-  '--consensus-type <type>',
-  '--consensus_type <type>',
-  '--input_size <n>',
-];
+import { type RawFlags, addModelFlagAliases, addModelFlags, parseModelFlags } from './model-flags.js';
 
 /** Raw flag values as commander hands them over (kebab-case flags and their hidden snake_case aliases). */
-export type ExportFlags = Readonly<Record<string, string | boolean | undefined>>;
+export type ExportFlags = RawFlags;
 
 const str = (f: ExportFlags, ...names: string[]): string | undefined => {
   for (const n of names) if (typeof f[n] === 'string') return f[n] as string;
@@ -44,8 +27,8 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
 }
 
 /**
- * Checks the flags; throws a {@link UsageError} naming the flag. The TSN configuration flags are parsed by
- * `tsm infer`'s parser, so both commands read `--arch`, `--segments`, `--shift-div`, ... and their aliases alike.
+ * Checks the flags; throws a {@link UsageError} naming the flag. The TSN configuration flags (`--arch`,
+ * `--segments`, `--shift-div`, ... and their snake_case aliases) are the ones `tsm infer` and `tsm test` take.
  * Reads the labels file or the dataset's categories.
  */
 export async function parseExportFlags(f: ExportFlags): Promise<ExportCheckpointOptions> {
@@ -53,8 +36,7 @@ export async function parseExportFlags(f: ExportFlags): Promise<ExportCheckpoint
   const labelsFile = str(f, 'labels');
   const dataset = str(f, 'dataset');
   if (labelsFile && dataset) throw new UsageError('pass either --labels FILE or --dataset NAME for the class names, not both');
-  // NOTE: --input/--output are tsm infer's required files; export has none, so placeholders satisfy the parser
-  const { overrides } = parseInferFlags({ ...f, input: '-', output: '-' });
+  const overrides = parseModelFlags(f);
   let labels: readonly string[] | undefined;
   if (labelsFile) labels = await readLabelsFile(labelsFile);
   else if (dataset) {
@@ -86,27 +68,15 @@ export const registerExport: RegisterCommand = (program: Command) => {
     .requiredOption('--out <file>', 'where to write the .onnx (written atomically)')
     .option('--online', 'export the online step model (frame + 10 shift buffers in, logits + 10 buffers out)')
     .option('--input-size <n>', 'crop side the model takes (default 224)')
-    .option('--segments <n>', 'frames per clip, T (clip model; default from the file name)')
     .option('--opset <n>', 'ONNX opset (13-21; 17 passes Debian onnx checker)', '17')
     .option('--dynamic-batch', 'symbolic batch dimension B (clip model; default: batch 1)')
     .option('--labels <file>', 'class names, one per line (default: the dataset categories, Jester for 27 classes, else "class i")')
     .option('--dataset <name>', 'take class names from this dataset\'s category file (needs --root-path or $TSM_DATA_ROOT)')
     .option('--root-path <dir>', 'dataset root for --dataset')
-    .option('--arch <name>', 'backbone, e.g. resnet50, mobilenetv2 (default from the file name or checkpoint)')
-    .option('--num-class <n>', 'classes (default from the file name or checkpoint)')
-    .option('--shift', 'the model has temporal shift')
-    .option('--no-shift', 'the model has no temporal shift')
-    .option('--shift-div <n>', 'shift 1/n of the channels each way (default 8)')
-    .option('--shift-place <place>', 'blockres or block')
-    .option('--temporal-pool', 'temporal pooling after layer1 (ResNet)')
-    .option('--non-local', 'non-local blocks (Bottleneck ResNet)')
-    .option('--modality <m>', 'RGB or Flow')
-    .option('--new-length <n>', 'frames stacked per segment')
-    .option('--consensus <type>', 'segment consensus: avg or identity')
-    .option('--dropout <p>', 'dropout of the trained model (only decides new_fc vs fc; default: the checkpoint)')
     .option('--width-mult <x>', 'channel multiplier of an online checkpoint (default 1)');
-  // the original scripts' snake_case spellings (as tsm infer), hidden from help
-  for (const flag of INFER_ALIASES) cmd.addOption(new Option(flag).hideHelp());
+  addModelFlags(cmd); // --arch, --num-class, --segments, --shift-div, ... (clip model)
+  addModelFlagAliases(cmd);
+  cmd.addOption(new Option('--input_size <n>').hideHelp());
   cmd.action(async (flags: ExportFlags) => {
     const opts = await parseExportFlags(flags);
     // a zoo name or URL is fetched into the cache first; a local path passes through
