@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { readNpy, writeNpy } from '../src/checkpoint/npy.js';
 import { loadModel } from '../src/models/load.js';
 import { float32, numel } from '../src/tensor/index.js';
+import { printBenchResult } from './result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -79,6 +80,12 @@ try {
   console.log(`  ours (onnxruntime-node): ${a.toFixed(1)} ms  [min ${Math.min(...ours).toFixed(1)}, max ${Math.max(...ours).toFixed(1)}]`);
   console.log(`  PyTorch ${ref.torch} CPU (${ref.threads} threads): ${b.toFixed(1)} ms  [min ${Math.min(...ref.ms).toFixed(1)}, max ${Math.max(...ref.ms).toFixed(1)}]`);
   console.log(`  ratio ours / PyTorch: ${(a / b).toFixed(2)}x   logits max |diff| ${maxDiff.toExponential(2)}`);
+  printBenchResult({
+    bench: 'clip-inference',
+    title: `TSM-ResNet-50 clip, 8x3x224x224, batch 1, ${THREADS} threads`,
+    metrics: [{ name: 'clip latency (median)', unit: 'ms', ours: a, pytorch: b, better: 'lower' }],
+    notes: [`PyTorch ${ref.torch}`, `logits max |diff| ${maxDiff.toExponential(2)}`],
+  });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DataLoader, encodeJpeg, formatListFile, makeImage, RandomState, trainAugmentation } from '../src/data/index.js';
+import { printBenchResult } from './result.js';
 
 const { values } = parseArgs({ options: { videos: { type: 'string', default: '24' }, batches: { type: 'string', default: '30' }, workers: { type: 'string', default: '2' } } });
 const VIDEOS = Number(values.videos);
@@ -83,3 +84,8 @@ console.log(`training loader, ${SEGMENTS} segments, 224 crops, batch ${BATCH}, $
 console.log(`  ours (sharp + worker_threads): ${oursRate.toFixed(1)} clips/s`);
 console.log(`  PyTorch DataLoader + PIL:      ${torchRate.toFixed(1)} clips/s`);
 console.log(`  ratio ours / PyTorch:          ${(oursRate / torchRate).toFixed(2)}`);
+printBenchResult({
+  bench: 'data-loader',
+  title: `training loader, ${SEGMENTS} segments, 224 crops + flip, batch ${BATCH}, ${WORKERS} workers, 340x256 JPEGs`,
+  metrics: [{ name: 'loader throughput', unit: 'clips/s', ours: oursRate, pytorch: torchRate, better: 'higher' }],
+});

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { readNpy } from '../src/checkpoint/npy.js';
 import { OnlineRecognizer, loadOnlineMobileNetV2 } from '../src/models/online.js';
 import type { HostTensor } from '../src/tensor/index.js';
+import { printBenchResult } from './result.js';
 
 const { values } = parseArgs({
   options: {
@@ -61,6 +62,12 @@ try {
   console.log(`  onnxruntime-node   ${fmt(ortMs)} ms/frame`);
   console.log(`  PyTorch ${torchResult.torch.padEnd(10)} ${fmt(torchResult.ms_per_frame)} ms/frame`);
   console.log(`  ratio (torch / ort) ${(torchResult.ms_per_frame / ortMs).toFixed(2)}x;  max |logit diff| ${maxDiff.toExponential(2)}`);
+  printBenchResult({
+    bench: 'online-step',
+    title: `online TSM-MobileNetV2 step, ${size}x${size}, batch 1, ${threads} threads`,
+    metrics: [{ name: 'step latency (mean)', unit: 'ms/frame', ours: ortMs, pytorch: torchResult.ms_per_frame, better: 'lower' }],
+    notes: [`PyTorch ${torchResult.torch}`, `logits max |diff| ${maxDiff.toExponential(2)}`],
+  });
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

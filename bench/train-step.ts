@@ -18,6 +18,7 @@ import { readNpy } from '../src/checkpoint/npy.js';
 import { loadTsn } from '../src/models/load.js';
 import type { Module } from '../src/nn/index.js';
 import { SGD, TrainStep, adjustLearningRate, getOptimPolicies, setTrainMode } from '../src/train/index.js';
+import { type BenchMetric, printBenchResult } from './result.js';
 
 const { values } = parseArgs({
   options: {
@@ -86,6 +87,8 @@ async function main(): Promise<void> {
     const shape = `${values.segments}x${values.size}x${values.size}, batch ${values.batch}`;
     console.log(`TSM training step (forward + CE + backward + clip + SGD), ${shape}, ${values.threads} threads, median of ${values.steps} after ${values.warmup} warm-up`);
     console.log(`${'model'.padEnd(18)}${'ours ms'.padStart(10)}${'torch ms'.padStart(10)}${'ours/torch'.padStart(12)}${'ours RSS'.padStart(11)}${'torch RSS'.padStart(11)}  first loss ours / torch`);
+    const metrics: BenchMetric[] = [];
+    const notes: string[] = [];
     for (const arch of values.arch!.split(',')) {
       const torch = JSON.parse(runChild(python, [join(here, 'train_step_ref.py'), dir, '--arch', arch, ...common])) as SideResult & { torch: string };
       const ours = JSON.parse(runChild(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', arch, '--dir', dir, ...common])) as SideResult;
@@ -94,7 +97,11 @@ async function main(): Promise<void> {
         `${name.padEnd(18)}${ours.ms.toFixed(0).padStart(10)}${torch.ms.toFixed(0).padStart(10)}${(ours.ms / torch.ms).toFixed(2).padStart(11)}x` +
           `${`${ours.peak_rss_mb.toFixed(0)} MB`.padStart(11)}${`${torch.peak_rss_mb.toFixed(0)} MB`.padStart(11)}  ${ours.first_loss.toFixed(5)} / ${torch.first_loss.toFixed(5)}`,
       );
+      metrics.push({ name: `${name} step (median)`, unit: 'ms', ours: ours.ms, pytorch: torch.ms, better: 'lower' });
+      metrics.push({ name: `${name} peak RSS`, unit: 'MB', ours: ours.peak_rss_mb, pytorch: torch.peak_rss_mb, better: 'lower' });
+      notes.push(`${name} first loss ours ${ours.first_loss.toFixed(5)} / PyTorch ${torch.first_loss.toFixed(5)} (PyTorch ${torch.torch})`);
     }
+    printBenchResult({ bench: 'train-step', title: `TSM training step (forward + CE + backward + clip + SGD), ${shape}, ${values.threads} threads`, metrics, notes });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

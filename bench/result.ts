@@ -1,0 +1,31 @@
+/**
+ * The machine-readable last line every bench prints, which bench/run-all.ts collects into bench/results/latest.md:
+ * one JSON object `{ bench, title, metrics: [{ name, unit, ours, pytorch, better }], notes }`.
+ */
+
+/** One measured quantity, ours and PyTorch's (null where PyTorch has no counterpart, e.g. the browser). */
+export interface BenchMetric {
+  readonly name: string;
+  /** `ms`, `ms/frame`, `clips/s`, `MB`, ... */
+  readonly unit: string;
+  readonly ours: number;
+  readonly pytorch: number | null;
+  /** Which direction is faster / smaller. */
+  readonly better: 'lower' | 'higher';
+}
+
+/** What one bench reports. */
+export interface BenchResult {
+  /** The bench file's stem, e.g. `clip-inference`. */
+  readonly bench: string;
+  /** The setting, e.g. `TSM-ResNet-50, 8x3x224x224, batch 1, 2 threads`. */
+  readonly title: string;
+  readonly metrics: readonly BenchMetric[];
+  /** Versions and sanity checks (max |diff| of the outputs, ...). */
+  readonly notes?: readonly string[];
+}
+
+/** Prints `result` as the last line of the bench's output. */
+export function printBenchResult(result: BenchResult): void {
+  console.log(JSON.stringify(result));
+}
