@@ -1,12 +1,13 @@
 /**
  * TSN configuration: the backbone table, the dataset table, and the configuration a released checkpoint's file
- * name encodes (`TSM_<dataset>_<modality>_<arch>[_shift<div>_<place>][_tpool]_<consensus>_segment<N>_e<E>...`),
- * read as the original `test_models.py` (`parse_shift_option_from_log_name`) and `main.py` (`store_name`) do.
+ * name encodes (`TSM_<dataset>_<modality>_<arch>[_shift<div>_<place>][_online][_tpool]_<consensus>_segment<N>_e<E>
+ * ...`), read as the original `test_models.py` (`parse_shift_option_from_log_name`) and `main.py` (`store_name`)
+ * do. `_online` (our addition) marks a uni-directional shift (`tsm train --online-shift`).
  */
 import { basename } from 'node:path';
 import { UsageError } from '../errors.js';
 import { CONSENSUS_TYPES, type ConsensusType } from './consensus.js';
-import { SHIFT_PLACES, type ShiftPlace } from './temporal-shift.js';
+import { SHIFT_PLACES, type ShiftMode, type ShiftPlace } from './temporal-shift.js';
 
 const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
 const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
@@ -84,6 +85,8 @@ export interface NameConfig {
   readonly isShift?: boolean;
   readonly shiftDiv?: number;
   readonly shiftPlace?: ShiftPlace;
+  /** `online` when the name has the `online` token after the shift place (`tsm train --online-shift`); else absent. */
+  readonly shiftMode?: ShiftMode;
   readonly temporalPool?: boolean;
   readonly consensusType?: ConsensusType;
   readonly numSegments?: number;
@@ -99,7 +102,8 @@ export const checkpointStem = (path: string): string => basename(path).replace(/
 /**
  * Reads the configuration a TSM checkpoint name encodes, e.g.
  * `TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e100_dense_nl.pth` → kinetics (400 classes), RGB,
- * resnet50, shift 1/8 blockres, avg, 8 segments, 100 epochs, dense, non-local. A name without `TSM_` gives `{}`;
+ * resnet50, shift 1/8 blockres, avg, 8 segments, 100 epochs, dense, non-local; `..._shift8_blockres_online_...`
+ * is an online (uni-directional) shift. A name without `TSM_` gives `{}`;
  * a TSN baseline name (no `shift<div>` token) gives `isShift: false`.
  * @throws {UsageError} when a `TSM_` name has an unknown arch or a malformed shift token
  */
@@ -128,6 +132,7 @@ export function parseCheckpointName(path: string): NameConfig {
     const place = rest[shiftAt + 1];
     if (!(place in SHIFT_PLACES)) throw new UsageError(`checkpoint name ${basename(path)}: shift place "${place}" must be one of [${Object.keys(SHIFT_PLACES).join(', ')}]`);
     out.shiftPlace = place as ShiftPlace;
+    if (rest[shiftAt + 2] === 'online') out.shiftMode = 'online';
   }
   out.temporalPool = rest.includes('tpool');
   const segAt = rest.findIndex((t) => /^segment\d+$/.test(t));

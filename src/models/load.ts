@@ -11,7 +11,7 @@ import { type HostTensor, toFloat32 } from '../tensor/index.js';
 import { ARCHS, type Arch, type Modality, type NameConfig, channelsPerFrame, checkpointStem, defaultNewLength, parseArch, parseCheckpointName } from './config.js';
 import { inferMobileNetV2WidthMult, mobileNetV2Channels } from './mobilenet-v2.js';
 import { RESNET_ARCHS } from './resnet.js';
-import type { ShiftPlace } from './temporal-shift.js';
+import type { ShiftMode, ShiftPlace } from './temporal-shift.js';
 import { TSN, type TsnOptions, buildTsnGraph } from './tsn.js';
 
 /** Configuration that overrides what the file name and checkpoint say (every field optional). */
@@ -136,6 +136,7 @@ const FLAG: Readonly<Partial<Record<keyof TsnOptions, string>>> = {
   isShift: '--shift / --no-shift',
   shiftDiv: '--shift-div',
   shiftPlace: '--shift-place',
+  shiftMode: '--online-shift',
   temporalPool: '--temporal-pool',
   nonLocal: '--non-local',
   consensusType: '--consensus',
@@ -186,6 +187,9 @@ export function resolveTsnConfig(input: ResolveTsnConfigInput): ResolvedTsnConfi
   const numSegments = pick('numSegments', ['option', o.numSegments], ['input', inputSegments], ['file name', name.numSegments]);
   const isShift = pick('isShift', ['option', o.isShift], ['file name', name.isShift], ['checkpoint', facts?.isShift]) ?? false;
   const shiftPlace = pick('shiftPlace', ['option', o.shiftPlace], ['file name', name.shiftPlace], ['checkpoint', facts?.shiftPlace]) ?? 'blockres';
+  // NOTE: an online (uni-directional) shift has the same keys as TSM's; only the file name or `shift_mode` says so.
+  const metaShiftMode: ShiftMode | undefined = input.meta?.shift_mode === 'online' ? 'online' : undefined;
+  const shiftMode = isShift ? pick('shiftMode', ['option', o.shiftMode], ['file name', name.shiftMode], ['checkpoint', metaShiftMode]) : undefined;
   let shiftDiv = pick('shiftDiv', ['option', o.shiftDiv], ['file name', name.shiftDiv]);
   if (shiftDiv === undefined) {
     shiftDiv = 8;
@@ -218,6 +222,7 @@ export function resolveTsnConfig(input: ResolveTsnConfigInput): ResolvedTsnConfi
       isShift,
       shiftDiv,
       shiftPlace,
+      ...(shiftMode ? { shiftMode } : {}),
       temporalPool,
       nonLocal,
       consensusType,

@@ -10,7 +10,9 @@
  * The shift is uni-directional: a shifted block replaces the first `c // 8` channels of its input with those of
  * the previous frame and hands its own first `c // 8` channels to the next step. The offline TSM-MobileNetV2
  * (`ops/models.py` with `is_shift`) shifts `c // 8` channels from the past AND `c // 8` from the future, so
- * weights trained offline run here with a different shift; accuracy may differ, as in the original demo.
+ * weights trained offline run here with a different shift; accuracy may differ, as in the original demo. A TSN
+ * trained with `shiftMode: 'online'` (`tsm train --online-shift`) shifts exactly as this model does, in the same
+ * blocks, so its weights give here the per-frame scores it gives offline.
  */
 import { ShapeError, UsageError } from '../errors.js';
 import { type Graph, GraphBuilder, type Value } from '../graph/index.js';
@@ -314,7 +316,8 @@ export type OnlineKeyLayout = 'online' | 'tsn';
 /**
  * Maps a TSN checkpoint of TSM-MobileNetV2 (`module.base_model.features.3.conv.0.net.weight`,
  * `module.new_fc.weight`) to the online layout (`features.3.conv.0.weight`, `classifier.weight`). A plain online
- * state dict is returned unchanged. The offline model's bi-directional shift is not carried over: see the file doc.
+ * state dict is returned unchanged. The offline model's bi-directional shift is not carried over (see the file
+ * doc); weights trained with the online shift (`shift_mode: 'online'`) run unchanged.
  */
 export function toOnlineStateDict(sd: ReadonlyMap<string, HostTensor>): { stateDict: Map<string, HostTensor>; layout: OnlineKeyLayout } {
   const isTsn = [...sd.keys()].some((k) => /^(module\.|base_model\.|new_fc\.)|\.net\./.test(k));

@@ -12,6 +12,17 @@ export const SHIFT_PLACES = Object.freeze({ blockres: 'blockres', block: 'block'
 /** One of {@link SHIFT_PLACES}. */
 export type ShiftPlace = keyof typeof SHIFT_PLACES;
 
+/**
+ * Which way channels move in time. `bidirectional` is TSM's offline shift (`c // div` channels from the next frame,
+ * `c // div` from the previous one). `online` only looks back: the first `c // div` channels come from the previous
+ * frame (zeros at t = 0), the rest stay, as the online demo's `InvertedResidualWithShift` (`cat(shift_buffer,
+ * x[:, c//8:])`, its buffer being the previous frame's `x[:, :c//8]`), so a model trained offline with it runs
+ * frame by frame with the same outputs.
+ */
+export const SHIFT_MODES = Object.freeze({ bidirectional: 'bidirectional', online: 'online' } as const);
+/** One of {@link SHIFT_MODES}. */
+export type ShiftMode = keyof typeof SHIFT_MODES;
+
 /** The static channel count of a `[N*T, C, H, W]` value, or a ShapeError naming `where`. */
 function staticDims(x: Value, where: string): [number, number, number] {
   const [, c, h, w] = x.shape;
@@ -24,6 +35,7 @@ function staticDims(x: Value, where: string): [number, number, number] {
 /**
  * Mirrors TSM `ops/temporal_shift.py` `TemporalShift`: shifts part of the channels along time, then runs `net`.
  * Wraps a layer, so its keys gain `net.` (`layer1.0.conv1.net.weight`, `features.3.conv.0.net.weight`).
+ * With `mode` `online` the shift only looks back (see {@link SHIFT_MODES}); keys do not change.
  */
 export class TemporalShift extends Module {
   readonly net: Module;
@@ -33,26 +45,31 @@ export class TemporalShift extends Module {
     readonly nSegment = 3,
     readonly foldDiv = 8,
     readonly inplace = false,
+    readonly mode: ShiftMode = 'bidirectional',
   ) {
     super();
     this.net = net;
     if (!Number.isInteger(nSegment) || nSegment < 1) throw UsageError.expected('n_segment', 'a positive integer', nSegment);
     if (!Number.isInteger(foldDiv) || foldDiv < 1) throw UsageError.expected('shift_div', 'a positive integer', foldDiv);
+    if (!(mode in SHIFT_MODES)) throw new UsageError(`Unsupported shift mode: ${String(mode)}. Must be one of [${Object.keys(SHIFT_MODES).join(', ')}]`);
     // NOTE: the original raises NotImplementedError for inplace=True; the out-of-place shift below computes the
     // same values, so the flag is only recorded.
   }
 
   forward(g: GraphBuilder, x: Value): Value {
-    return this.net.forward(g, g.scope('shift', () => TemporalShift.shift(g, x, this.nSegment, this.foldDiv)));
+    return this.net.forward(g, g.scope('shift', () => TemporalShift.shift(g, x, this.nSegment, this.foldDiv, this.mode)));
   }
 
   /**
    * `TemporalShift.shift(x, n_segment, fold_div)`: x `[N*T, C, H, W]` viewed as `[N, T, C, H, W]`; with
    * `fold = C // foldDiv`, channels `[0, fold)` move one step back in time (frame t takes t+1), channels
    * `[fold, 2*fold)` one step forward (t takes t-1), the rest stay; the frames shifted in at the clip ends are 0.
+   * With `mode` `online`, channels `[0, fold)` move one step forward (t takes t-1, frame 0 gets zeros) and the rest
+   * stay: frame t then depends on frames 0..t only.
+   * @param mode @default 'bidirectional'
    * @throws {ShapeError} when C, H, W are not static
    */
-  static shift(g: GraphBuilder, x: Value, nSegment: number, foldDiv: number): Value {
+  static shift(g: GraphBuilder, x: Value, nSegment: number, foldDiv: number, mode: ShiftMode = 'bidirectional'): Value {
     const [c, h, w] = staticDims(x, 'TemporalShift');
     const t = nSegment;
     // as in ops/temporal_shift.py: fold = c // fold_div
@@ -60,6 +77,12 @@ export class TemporalShift extends Module {
     if (fold === 0) return x; // nothing moves: out[:, :, 0:] = x
     const x5 = g.reshape(x, [-1, t, c, h, w]);
     const parts: Value[] = [];
+    if (mode === 'online') {
+      // as online_demo/mobilenet_v2_tsm.py: cat(shift_buffer, x[:, fold:]), shift_buffer = x_{t-1}[:, :fold]
+      parts.push(shiftTime(g, x5, 0, fold, t, 'right'));
+      if (fold < c) parts.push(g.slice(x5, [fold], [c], [2]));
+      return g.reshape(parts.length === 1 ? parts[0] : g.concat(parts, 2), [-1, c, h, w]);
+    }
     // out[:, :-1, :fold] = x[:, 1:, :fold]  (shift left), zero last frame
     parts.push(shiftTime(g, x5, 0, fold, t, 'left'));
     // out[:, 1:, fold:2*fold] = x[:, :-1, fold:2*fold]  (shift right), zero first frame
@@ -121,9 +144,10 @@ export class TemporalPool extends Module {
  * `blockres` wraps `conv1` of every `n_round`-th block (`n_round` = 2 when layer3 has 23 or more blocks, i.e.
  * ResNet-101/152, else 1); `block` wraps every whole block. With `temporalPool` the segment counts per stage are
  * [T, T/2, T/2, T/2].
+ * @param mode @default 'bidirectional' (see {@link SHIFT_MODES})
  * @throws {UsageError} for an unknown place, or a segment count that pools to 0
  */
-export function makeTemporalShift(net: ResNet, nSegment: number, nDiv = 8, place: ShiftPlace = 'blockres', temporalPool = false): void {
+export function makeTemporalShift(net: ResNet, nSegment: number, nDiv = 8, place: ShiftPlace = 'blockres', temporalPool = false, mode: ShiftMode = 'bidirectional'): void {
   if (!(place in SHIFT_PLACES)) throw new UsageError(`Unsupported shift place: ${String(place)}. Must be one of [${Object.keys(SHIFT_PLACES).join(', ')}]`);
   const half = Math.floor(nSegment / 2);
   const segments = temporalPool ? [nSegment, half, half, half] : [nSegment, nSegment, nSegment, nSegment];
@@ -136,10 +160,10 @@ export function makeTemporalShift(net: ResNet, nSegment: number, nDiv = 8, place
   stages.forEach((stage, s) => {
     for (let i = 0; i < stage.length; i++) {
       const b = stage[i];
-      if (place === 'block') stage[i] = new TemporalShift(b, segments[s], nDiv);
+      if (place === 'block') stage[i] = new TemporalShift(b, segments[s], nDiv, false, mode);
       else if (i % nRound === 0) {
         if (!(b instanceof BasicBlock || b instanceof Bottleneck)) throw new UsageError(`make_temporal_shift: layer${s + 1}.${i} is a ${b.constructor.name}, not a ResNet block`);
-        b.conv1 = new TemporalShift(b.conv1, segments[s], nDiv);
+        b.conv1 = new TemporalShift(b.conv1, segments[s], nDiv, false, mode);
       }
     }
   });

@@ -11,7 +11,7 @@ import { CONSENSUS_TYPES, ConsensusModule, type ConsensusType } from './consensu
 import { InvertedResidual, MobileNetV2 } from './mobilenet-v2.js';
 import { makeNonLocal } from './non-local.js';
 import { ResNet, call, resnet } from './resnet.js';
-import { SHIFT_PLACES, type ShiftPlace, TemporalShift, makeTemporalPool, makeTemporalShift } from './temporal-shift.js';
+import { SHIFT_MODES, SHIFT_PLACES, type ShiftMode, type ShiftPlace, TemporalShift, makeTemporalPool, makeTemporalShift } from './temporal-shift.js';
 
 /** Options of {@link TSN}, named as the original constructor's arguments (camelCase). */
 export interface TsnOptions {
@@ -43,6 +43,13 @@ export interface TsnOptions {
   readonly shiftDiv?: number;
   /** @default 'blockres' */
   readonly shiftPlace?: ShiftPlace;
+  /**
+   * `online`: a uni-directional shift (only from past frames; see {@link SHIFT_MODES}), our addition for training
+   * models that run frame by frame. A MobileNetV2 trained so exports to the online step model unchanged
+   * (`toOnlineStateDict`). ResNet and MobileNetV2 only; not with temporal pooling or non-local blocks, which look
+   * at future frames. @default 'bidirectional'
+   */
+  readonly shiftMode?: ShiftMode;
   /** Learning-rate policy flag of the original, recorded for training. @default false */
   readonly fcLr5?: boolean;
   /** Max-pool time by 2 before layer2 (ResNet with shift only). @default false */
@@ -72,6 +79,8 @@ export function resolveTsnOptions(o: TsnOptions): TsnConfig {
   if (!(consensusType in CONSENSUS_TYPES)) throw new UsageError(`Unsupported consensus type: ${String(consensusType)}. Must be one of [${Object.keys(CONSENSUS_TYPES).join(', ')}]`);
   const shiftPlace = o.shiftPlace ?? 'blockres';
   if (!(shiftPlace in SHIFT_PLACES)) throw new UsageError(`Unsupported shift place: ${String(shiftPlace)}. Must be one of [${Object.keys(SHIFT_PLACES).join(', ')}]`);
+  const shiftMode = o.shiftMode ?? 'bidirectional';
+  if (!(shiftMode in SHIFT_MODES)) throw new UsageError(`Unsupported shift mode: ${String(shiftMode)}. Must be one of [${Object.keys(SHIFT_MODES).join(', ')}]`);
   const dropout = o.dropout ?? 0.8;
   if (!(dropout >= 0 && dropout < 1)) throw UsageError.expected('dropout', 'a probability in [0, 1)', dropout);
   const cfg: TsnConfig = {
@@ -89,6 +98,7 @@ export function resolveTsnOptions(o: TsnOptions): TsnConfig {
     isShift: o.isShift ?? false,
     shiftDiv: positiveInt('shift_div', o.shiftDiv ?? 8),
     shiftPlace,
+    shiftMode,
     fcLr5: o.fcLr5 ?? false,
     temporalPool: o.temporalPool ?? false,
     nonLocal: o.nonLocal ?? false,
@@ -103,10 +113,24 @@ export function resolveTsnOptions(o: TsnOptions): TsnConfig {
     if (!cfg.isShift) throw new UsageError('temporal_pool needs is_shift: the original TSN.forward halves the segment count only for shift models');
     if (cfg.numSegments % 2 !== 0) throw UsageError.expected('num_segments with temporal_pool', 'an even number', cfg.numSegments);
   }
+  if (cfg.shiftMode === 'online') checkOnlineShift(cfg);
   if (cfg.nonLocal && family === 'resnet' && ARCHS[cfg.baseModel].featureDim !== 2048) {
     throw new UsageError(`non_local needs a Bottleneck ResNet (resnet50/101/152); ${cfg.baseModel} has BasicBlocks without bn3, which the original's NL3DWrapper cannot wrap either`);
   }
   return cfg;
+}
+
+/** The options an online (uni-directional) shift cannot go with. @throws {UsageError} naming the conflict */
+function checkOnlineShift(cfg: TsnConfig): void {
+  const family = ARCHS[cfg.baseModel].family;
+  if (!cfg.isShift) throw new UsageError("shift_mode 'online' needs is_shift (pass --shift with --online-shift)");
+  if (family === 'bninception') throw new UsageError(`shift_mode 'online' is implemented for ResNet and MobileNetV2 backbones, got ${cfg.baseModel}`);
+  if (cfg.temporalPool) throw new UsageError("shift_mode 'online' cannot go with temporal_pool: pooling over time mixes in the next frame");
+  if (cfg.nonLocal) throw new UsageError("shift_mode 'online' cannot go with non_local: non-local blocks attend to every frame of the clip");
+  // NOTE: the online step model caches c // 8 channels per shifted block (online_demo/mobilenet_v2_tsm.py).
+  if (family === 'mobilenetv2' && cfg.shiftDiv !== 8) {
+    throw UsageError.expected("shift_div with shift_mode 'online' on MobileNetV2", '8 (the online model caches c // 8 channels per block)', cfg.shiftDiv);
+  }
 }
 
 /** Replaces the first Conv2d (in module order) by one with `inChannels` inputs, as `_construct_flow_model`. */
@@ -174,17 +198,19 @@ export class TSN extends Module {
     const family = ARCHS[cfg.baseModel].family;
     if (family === 'resnet') {
       const net = resnet(cfg.baseModel as Parameters<typeof resnet>[0]);
-      if (cfg.isShift) makeTemporalShift(net, cfg.numSegments, cfg.shiftDiv, cfg.shiftPlace, cfg.temporalPool);
+      if (cfg.isShift) makeTemporalShift(net, cfg.numSegments, cfg.shiftDiv, cfg.shiftPlace, cfg.temporalPool, cfg.shiftMode);
       if (cfg.nonLocal) makeNonLocal(net, cfg.numSegments);
       return net;
     }
     if (family === 'mobilenetv2') {
-      // NOTE: the original ignores shift_place and non_local for MobileNetV2 (and BNInception).
+      // NOTE: the original ignores shift_place and non_local for MobileNetV2 (and BNInception). The blocks shifted
+      // here (8 layers and a residual: features 3, 5, 6, 8-10, 12, 13, 15, 16) are the online model's
+      // SHIFT_BLOCK_IDX, so with shiftMode 'online' the weights run in the online step model as they are.
       const net = new MobileNetV2({ widthMult: cfg.widthMult });
       if (cfg.isShift) {
         for (const [, m] of net.namedModules()) {
           if (m instanceof InvertedResidual && m.conv.length === 8 && m.useResConnect) {
-            m.conv[0] = new TemporalShift(m.conv[0], cfg.numSegments, cfg.shiftDiv);
+            m.conv[0] = new TemporalShift(m.conv[0], cfg.numSegments, cfg.shiftDiv, false, cfg.shiftMode);
           }
         }
       }

@@ -2,10 +2,15 @@
  * A whole training run as TSM's main.py does it: dataset lists, TSN with the requested options, ImageNet (or
  * scratch / file) weights, `--tune_from`, `--resume`, per-epoch lr schedule, training with partial BN and
  * clipping, validation every `evalFreq` epochs, and `ckpt.pth.tar` / `ckpt.best.pth.tar` under
- * `<rootModel>/<storeName>/`, with a `log.csv` under `<rootLog>/<storeName>/`. Reports through one callback;
- * nothing prints. Node only.
+ * `<rootModel>/<storeName>/`, with `log.csv`, `log.jsonl` and loss / accuracy curves (`curves.html`, `curves.png`,
+ * redrawn after every epoch) under `<rootLog>/<storeName>/` (see ./log.ts). Reports through one callback; nothing
+ * prints. Node only.
+ *
+ * A resumed run (`resume`) repeats the uninterrupted one exactly: batches and augmentation come from (seed,
+ * epoch, clip), dropout masks from (seed, epoch, iteration), and the checkpoint restores weights, BatchNorm
+ * statistics, momentum buffers and the epoch the lr schedule is computed from.
  */
-import { copyFileSync, mkdirSync, appendFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractStateDict, readPth, stripPrefix, writePth } from '../checkpoint/index.js';
 import { DataLoader, type DatasetConfig, resolveDataset, trainAugmentation, valCropping } from '../data/index.js';
@@ -13,12 +18,13 @@ import { CheckpointError, UsageError } from '../errors.js';
 import type { Modality } from '../models/config.js';
 import type { ConsensusType } from '../models/consensus.js';
 import { TsnRunner } from '../models/load.js';
-import type { ShiftPlace } from '../models/temporal-shift.js';
+import type { ShiftMode, ShiftPlace } from '../models/temporal-shift.js';
 import { TSN } from '../models/tsn.js';
 import type { Device } from '../runtime/index.js';
 import type { HostTensor } from '../tensor/index.js';
 import { mapImagenetStateDict, resolvePretrain } from '../zoo/index.js';
 import { initWeights } from './init.js';
+import { TrainLog } from './log.js';
 import { type LrType, learningRateAt } from './schedule.js';
 import { type EpochStats, type TrainEvent, Trainer, accuracy } from './trainer.js';
 
@@ -46,6 +52,12 @@ export interface TrainRunOptions {
   readonly shiftDiv?: number;
   /** @default 'blockres' */
   readonly shiftPlace?: ShiftPlace;
+  /**
+   * `online` (`--online-shift`): a uni-directional shift, only from past frames, so the trained MobileNetV2 runs
+   * frame by frame in the online step model (`toOnlineStateDict`, `tsm export --online`) with the same outputs.
+   * Marked by `_online` in the store name and `shift_mode: 'online'` in the checkpoint. @default 'bidirectional'
+   */
+  readonly shiftMode?: ShiftMode;
   /** @default false */
   readonly temporalPool?: boolean;
   /** @default false */
@@ -119,10 +131,14 @@ export interface TrainRunResult {
   readonly lastPrec1?: number;
 }
 
-/** main.py's `store_name`: `TSM_<dataset>_<modality>_<arch>[_shift8_blockres][_tpool]_<consensus>_segment8_e50...`. */
+/**
+ * main.py's `store_name`: `TSM_<dataset>_<modality>_<arch>[_shift8_blockres][_online][_tpool]_<consensus>_segment8_e50...`.
+ * `_online` (our addition) marks an online shift; `parseCheckpointName` reads it back.
+ */
 export function storeName(o: TrainRunOptions, datasetName: string): string {
   let arch = o.arch ?? 'BNInception';
   if (o.shift) arch += `_shift${o.shiftDiv ?? 8}_${o.shiftPlace ?? 'blockres'}`;
+  if (o.shift && o.shiftMode === 'online') arch += '_online';
   if (o.temporalPool) arch += '_tpool';
   let name = ['TSM', datasetName, o.modality, arch, o.consensusType ?? 'avg', `segment${o.numSegments ?? 3}`, `e${o.epochs ?? 120}`].join('_');
   if ((o.pretrain ?? 'imagenet') !== 'imagenet') name += `_${o.pretrain}`;
@@ -201,6 +217,7 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
     isShift: o.shift ?? false,
     shiftDiv: o.shiftDiv ?? 8,
     shiftPlace: o.shiftPlace ?? 'blockres',
+    shiftMode: o.shiftMode,
     fcLr5: !(o.tuneFrom && o.tuneFrom.includes(ds.name)),
     temporalPool: o.temporalPool ?? false,
     nonLocal: o.nonLocal ?? false,
@@ -237,8 +254,13 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
     partialBn: o.partialBn ?? true,
     device: o.device,
     threads: o.threads,
-    onProgress: onEvent,
+    seed: o.seed ?? 0,
+    onProgress: (e) => {
+      if (e.status === 'step') log?.record({ type: 'step', epoch: e.epoch, iter: e.iter, loss: e.loss, top1: e.top1, top5: e.top5, gradNorm: e.gradNorm, lr: e.lr, samples: e.samples, ms: e.ms });
+      onEvent(e);
+    },
   });
+  let log: TrainLog | undefined;
   let startEpoch = o.startEpoch ?? 0;
   let bestPrec1 = 0;
   if (o.resume) {
@@ -288,6 +310,7 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
       await runner.release();
     }
     const res = { loss: loss / n, top1: top1 / n, top5: top5 / n };
+    log?.record({ type: 'val', epoch, ...res });
     onEvent({ status: 'validate', epoch, ...res, batches });
     return res.top1;
   };
@@ -305,24 +328,26 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
   if (train.length === 0) throw new UsageError(`the training list has ${train.dataset.length} clips, fewer than one batch of ${o.batchSize ?? 128} (the last partial batch is dropped, as main.py does)`);
   const logDir = join(o.rootLog ?? 'log', name);
   const modelDir = join(o.rootModel ?? 'checkpoint', name);
-  mkdirSync(logDir, { recursive: true });
+  const trainLog = new TrainLog(logDir, { startEpoch, title: name });
+  log = trainLog;
   mkdirSync(modelDir, { recursive: true });
   writeFileSync(join(logDir, 'args.txt'), `${JSON.stringify({ ...o, storeName: name }, null, 1)}\n`);
-  const log = (line: string) => appendFileSync(join(logDir, 'log.csv'), `${line}\n`);
   const epochs = o.epochs ?? 120;
   const evalFreq = o.evalFreq ?? 5;
   let last: string | undefined;
   let lastPrec1: number | undefined;
   try {
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
-      const stats: EpochStats = await trainer.trainEpoch(epoch, train.epoch(epoch));
-      log(`Epoch: [${epoch}], lr: ${learningRateAt(epoch, { lr: o.lr ?? 0.001, lrType: o.lrType, lrSteps: o.lrSteps ?? [50, 100], epochs }).toFixed(5)}\tLoss ${stats.loss.toFixed(4)}\tPrec@1 ${stats.top1.toFixed(3)}\tPrec@5 ${stats.top5.toFixed(3)}`);
+      const stats: EpochStats = await trainer.trainEpoch(epoch, train.epoch(epoch), train.length);
+      const lr = learningRateAt(epoch, { lr: o.lr ?? 0.001, lrType: o.lrType, lrSteps: o.lrSteps ?? [50, 100], epochs });
+      trainLog.csv(`Epoch: [${epoch}], lr: ${lr.toFixed(5)}\tLoss ${stats.loss.toFixed(4)}\tPrec@1 ${stats.top1.toFixed(3)}\tPrec@5 ${stats.top5.toFixed(3)}`);
+      trainLog.record({ type: 'epoch', epoch, lr, loss: stats.loss, top1: stats.top1, top5: stats.top5, batches: stats.batches, samples: stats.samples, ms: stats.ms });
       if ((epoch + 1) % evalFreq === 0 || epoch === epochs - 1) {
         const prec1 = await validate(epoch);
         lastPrec1 = prec1;
         const isBest = prec1 > bestPrec1;
         bestPrec1 = Math.max(prec1, bestPrec1);
-        log(`Testing Results: Prec@1 ${prec1.toFixed(3)}\nBest Prec@1: ${bestPrec1.toFixed(3)}`);
+        trainLog.csv(`Testing Results: Prec@1 ${prec1.toFixed(3)}\nBest Prec@1: ${bestPrec1.toFixed(3)}`);
         last = join(modelDir, 'ckpt.pth.tar');
         await writePth(last, trainer.checkpoint(epoch + 1, bestPrec1, arch));
         onEvent({ status: 'checkpoint', path: last, best: false });
@@ -332,6 +357,7 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
           onEvent({ status: 'checkpoint', path: best, best: true });
         }
       }
+      await trainLog.renderCurves();
     }
   } finally {
     await train.close();

@@ -5,6 +5,7 @@
  * Node only (onnxruntime-node).
  */
 import { buildBackward, crossEntropy } from '../autodiff/index.js';
+import { mixSeed } from '../data/random.js';
 import { UsageError } from '../errors.js';
 import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type OpOptions, type Value, encodeOnnx } from '../graph/index.js';
 import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
@@ -55,24 +56,32 @@ export interface TrainStepGraph {
   readonly trackedBns: readonly BatchNorm2d[];
   /** Scratch inputs of training-mode BatchNormalization nodes (fed fresh each step; see StepGraphBuilder). */
   readonly scratch: ReadonlyMap<string, { readonly shape: readonly number[]; readonly fill: number }>;
+  /** Inputs `dropout_mask.<i>` of the training-mode Dropouts, with their shape and drop ratio (see StepGraphBuilder). */
+  readonly dropoutMasks: ReadonlyMap<string, { readonly shape: readonly number[]; readonly ratio: number }>;
 }
 
 /**
- * A builder that gives every training-mode BatchNormalization its own scratch inputs for the running statistics.
+ * A builder that gives every training-mode BatchNormalization its own scratch inputs for the running statistics,
+ * and turns every training-mode Dropout into a multiply by a mask fed from the host.
  * NOTE: onnxruntime's BatchNormalization (opset 14+, training_mode=1) aliases outputs 1 and 2 to inputs 3 and 4 and
  * writes the batch statistics into those buffers in place, even into a fed graph input (the caller's array
  * included). The running-statistics update that reads the same input afterwards then sees the batch mean instead
  * of the old running mean. With momentum=0 those inputs do not affect the node's outputs, so each node reads fresh
  * scratch buffers (`bn_scratch.<key>`) and the real running statistics stay intact for the update.
+ * NOTE: onnxruntime's Dropout draws from a generator that lives in the session and advances every run, so a
+ * resumed run (a new session) would draw the first epoch's masks again. A mask input (`dropout_mask.<i>`, 0 or
+ * 1 / (1 - p)) drawn on the host from (seed, epoch, iteration) makes `--resume` continue bit-exactly.
  */
 class StepGraphBuilder extends GraphBuilder {
   readonly scratch = new Map<string, { readonly shape: readonly number[]; readonly fill: number }>();
+  readonly dropoutMasks = new Map<string, { readonly shape: readonly number[]; readonly ratio: number }>();
 
   constructor(opts: GraphBuilderOptions) {
     super(opts);
   }
 
   override op(op: string, inputs: readonly (Value | undefined)[], attrs: Attrs = {}, opts: OpOptions = {}): Value[] {
+    if (op === 'Dropout' && inputs[2] && inputs[1]?.constant && inputs[0]) return this.dropout(inputs[0], inputs[1], inputs[2], opts);
     const training = op === 'BatchNormalization' && (attrs.training_mode as { i: number } | undefined)?.i === 1;
     if (!training || !inputs[3] || !inputs[4]) return super.op(op, inputs, attrs, opts);
     const stat = (v: Value, fill: number): Value => {
@@ -82,6 +91,36 @@ class StepGraphBuilder extends GraphBuilder {
     };
     return super.op(op, [inputs[0], inputs[1], inputs[2], stat(inputs[3], 0), stat(inputs[4], 1)], attrs, opts);
   }
+
+  /** `Dropout(x, ratio, training_mode)` as `x * mask`; outputs `[y, mask]` (the mask as float, for callers that take it). */
+  private dropout(x: Value, ratio: Value, training: Value, opts: OpOptions): Value[] {
+    const on = training.constant ? Number(training.constant.data[0]) !== 0 : true;
+    const p = Number(ratio.constant?.data[0]);
+    if (!on || p === 0) return super.op('Dropout', [x, ratio, training], {}, opts);
+    if (!x.shape.every((d): d is number => typeof d === 'number')) throw new UsageError(`Dropout input ${x.name} needs a static shape in a training step`);
+    const name = `dropout_mask.${this.dropoutMasks.size}`;
+    this.dropoutMasks.set(name, { shape: x.shape, ratio: p });
+    const mask = this.input(name, 'float32', x.shape);
+    return [this.mul(x, mask), mask];
+  }
+}
+
+/**
+ * A dropout mask for one step: each element is 0 with probability `ratio`, else `1 / (1 - ratio)` (as
+ * onnxruntime's Dropout scales), drawn from a mulberry32 stream seeded by `seed`.
+ */
+export function dropoutMask(shape: readonly number[], ratio: number, seed: number): HostTensor<'float32'> {
+  const data = new Float32Array(numel(shape));
+  const keep = Math.fround(1 / (1 - ratio));
+  let a = seed >>> 0;
+  for (let i = 0; i < data.length; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    data[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 >= ratio ? keep : 0;
+  }
+  return hostTensor('float32', shape, data);
 }
 
 const bakedKey = (o: SGD): string[] => o.paramGroups.map((g) => `${g.weightDecay}|${g.momentum}|${g.nesterov}`);
@@ -180,7 +219,16 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     .namedModules()
     .map(([, m]) => m)
     .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
-  return { graph: g.build(), inputs, trained, updatedBuffers, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch };
+  return { graph: g.build(), inputs, trained, updatedBuffers, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
+}
+
+/** Per-run options of {@link TrainStep.run}. */
+export interface StepRunOptions {
+  /**
+   * Seed of this step's dropout masks; the trainer passes one derived from (seed, epoch, iteration), so a resumed
+   * run draws the masks the uninterrupted run would. @default the number of steps this runner has run
+   */
+  readonly seed?: number;
 }
 
 /** What one {@link TrainStep.run} returns. */
@@ -205,6 +253,8 @@ export interface StepResult {
  * const { loss } = await step.run(clip, labels);
  */
 export class TrainStep {
+  private runs = 0;
+
   private constructor(
     private readonly model: Module,
     private readonly optimizer: SGD,
@@ -243,9 +293,10 @@ export class TrainStep {
    * Runs one step on a batch and applies it.
    * @param input float32 batch of {@link TrainStepOptions.inputShape}
    * @param labels int64 class indices `[B]`
+   * @param opts.seed seed of the dropout masks (see {@link StepRunOptions})
    * @throws {UsageError} when the batch shape differs from the one the step was built for
    */
-  async run(input: HostTensor, labels: HostTensor): Promise<StepResult> {
+  async run(input: HostTensor, labels: HostTensor, opts: StepRunOptions = {}): Promise<StepResult> {
     const want = this.opts.inputShape;
     if (input.shape.length !== want.length || input.shape.some((d, i) => d !== want[i])) {
       throw new UsageError(`train step built for input [${want.join(',')}], got [${input.shape.join(',')}]; create a TrainStep per batch shape`);
@@ -263,6 +314,10 @@ export class TrainStep {
     const feeds: Record<string, HostTensor> = { input: input.dtype === 'float32' ? input : hostTensor('float32', input.shape, Float32Array.from(input.data as ArrayLike<number>)), labels };
     for (const [key, p] of b.inputs) feeds[key] = p.tensor;
     for (const [name, { shape, fill }] of b.scratch) feeds[name] = hostTensor('float32', shape, new Float32Array(numel(shape)).fill(fill));
+    const seed = opts.seed ?? this.runs;
+    this.runs++;
+    let maskIndex = 0;
+    for (const [name, { shape, ratio }] of b.dropoutMasks) feeds[name] = dropoutMask(shape, ratio, mixSeed(seed, maskIndex++));
     for (const [gi, name] of b.lrInputs) feeds[name] = hostTensor('float32', [], Float32Array.of(this.optimizer.paramGroups[gi].lr));
     for (const p of b.trained) if (this.optimizer.paramGroups.some((g) => g.momentum !== 0 && g.params.includes(p))) feeds[`momentum_buffer.${p.key}`] = this.optimizer.flatBuffer(p);
     const out = await this.session.run(feeds);

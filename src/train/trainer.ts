@@ -5,6 +5,7 @@
  */
 import type { CheckpointContents, PickleValue } from '../checkpoint/index.js';
 import { pyFloat } from '../checkpoint/index.js';
+import { mixSeed } from '../data/random.js';
 import { UsageError } from '../errors.js';
 import type { Module } from '../nn/index.js';
 import type { Device } from '../runtime/index.js';
@@ -22,7 +23,13 @@ export interface Batch {
 
 /** Progress events, one callback for all (transformers.js style). */
 export type TrainEvent =
-  | { readonly status: 'epoch_start'; readonly epoch: number; readonly lr: number }
+  | {
+      readonly status: 'epoch_start';
+      readonly epoch: number;
+      readonly lr: number;
+      /** Batches this epoch will have, when the caller knows (a progress bar's total). */
+      readonly total?: number;
+    }
   | {
       readonly status: 'step';
       readonly epoch: number;
@@ -34,6 +41,8 @@ export type TrainEvent =
       readonly top1: number;
       readonly top5: number;
       readonly lr: number;
+      /** Clips in this batch. */
+      readonly samples: number;
       /** Wall time of the step, ms. */
       readonly ms: number;
     }
@@ -73,6 +82,11 @@ export interface TrainerOptions {
   readonly device?: Device;
   /** Threads inside one op; 0 lets onnxruntime decide. @default 0 */
   readonly threads?: number;
+  /**
+   * Seed of the dropout masks: step `iter` of epoch `epoch` draws from (seed, epoch, iter), so a resumed run
+   * continues with the masks an uninterrupted one would draw. @default 0
+   */
+  readonly seed?: number;
   /** Receives {@link TrainEvent}s. */
   readonly onProgress?: (event: TrainEvent) => void;
 }
@@ -136,14 +150,16 @@ export class Trainer {
 
   /**
    * One epoch: sets the epoch's learning rate, puts the model in train mode (with partial BN), and runs one
-   * step per batch.
+   * step per batch. Everything it draws depends on (seed, epoch, iteration) only, so epochs run after a resume
+   * repeat an uninterrupted run exactly (given the same batches).
+   * @param total batches the iterator will yield, for progress events (optional)
    * @returns loss and precision averaged over the epoch
    */
-  async trainEpoch(epoch: number, batches: AsyncIterable<Batch> | Iterable<Batch>): Promise<EpochStats> {
+  async trainEpoch(epoch: number, batches: AsyncIterable<Batch> | Iterable<Batch>, total?: number): Promise<EpochStats> {
     const o = this.opts;
     const lr = adjustLearningRate(this.optimizer, epoch, { lr: o.lr, lrType: o.lrType, lrSteps: o.lrSteps, epochs: o.epochs });
     setTrainMode(this.model, o.partialBn);
-    o.onProgress?.({ status: 'epoch_start', epoch, lr });
+    o.onProgress?.({ status: 'epoch_start', epoch, lr, ...(total === undefined ? {} : { total }) });
     const t0 = performance.now();
     let loss = 0;
     let top1 = 0;
@@ -153,7 +169,7 @@ export class Trainer {
     for await (const batch of batches) {
       const s0 = performance.now();
       const step = await this.stepFor(batch.input);
-      const r = await step.run(batch.input, batch.labels);
+      const r = await step.run(batch.input, batch.labels, { seed: mixSeed(o.seed ?? 0, epoch, iter) });
       const n = batch.input.shape[0];
       const a1 = accuracy(r.logits, batch.labels, 1);
       const a5 = accuracy(r.logits, batch.labels, 5);
@@ -161,7 +177,7 @@ export class Trainer {
       top1 += a1 * n;
       top5 += a5 * n;
       samples += n;
-      o.onProgress?.({ status: 'step', epoch, iter, loss: r.loss, gradNorm: r.gradNorm, top1: a1, top5: a5, lr, ms: performance.now() - s0 });
+      o.onProgress?.({ status: 'step', epoch, iter, loss: r.loss, gradNorm: r.gradNorm, top1: a1, top5: a5, lr, samples: n, ms: performance.now() - s0 });
       iter++;
     }
     const stats: EpochStats = {
@@ -179,12 +195,16 @@ export class Trainer {
   /**
    * The checkpoint main.py saves: `{epoch, arch, state_dict, optimizer, best_prec1}` (pass to `writePth`). Keys get
    * `module.` as the original's `DataParallel` model has, since its test_models.py drops the first key component.
+   * A TSN with an online (uni-directional) shift also gets `shift_mode: 'online'`: its keys are those of a TSM
+   * model, so loaders read the mode from this entry (or the `_online` store-name token).
    * @param epoch the next epoch to run (main.py saves `epoch + 1`)
    * @param arch @default the TSN's base model
    */
   checkpoint(epoch: number, bestPrec1: number, arch?: string): CheckpointContents {
-    const a = arch ?? (this.model as unknown as { config?: { baseModel?: string } }).config?.baseModel ?? this.model.constructor.name;
+    const config = (this.model as unknown as { config?: { baseModel?: string; shiftMode?: string } }).config;
+    const a = arch ?? config?.baseModel ?? this.model.constructor.name;
     const meta: Record<string, PickleValue> = { epoch, arch: a, optimizer: this.optimizer.stateDict(), best_prec1: pyFloat(bestPrec1) };
+    if (config?.shiftMode === 'online') meta.shift_mode = 'online';
     return { stateDict: new Map([...this.model.stateDict()].map(([k, t]) => [`module.${k}`, t])), meta };
   }
 

@@ -76,6 +76,30 @@ test('TemporalShift.shift: random shapes, fold 0, fold_div 1, one segment and a 
   }
 });
 
+test("online shift: the first c // div channels come from the previous frame (zeros at t = 0), the rest stay; a frame never sees later ones", async () => {
+  const rng = makeRng(11);
+  for (const k of [{ n: 2, t: 4, c: 16, div: 8 }, { n: 1, t: 3, c: 5, div: 2 }, { n: 2, t: 1, c: 8, div: 4 }, { n: 1, t: 3, c: 7, div: 8 }]) {
+    const shape = [k.n * k.t, k.c, 2, 3];
+    const x = float32(shape, randn(rng, numel(shape)));
+    const { out, ops } = await runOp(x, (g, v) => TemporalShift.shift(g, v, k.t, k.div, 'online'));
+    const fold = Math.floor(k.c / k.div);
+    const src = x.data as Float32Array;
+    const expected = new Float32Array(src.length);
+    for (let f = 0; f < k.n * k.t; f++) {
+      for (let ch = 0; ch < k.c; ch++) {
+        const from = ch < fold ? (f % k.t > 0 ? f - 1 : -1) : f;
+        if (from >= 0) expected.set(src.subarray((from * k.c + ch) * 6, (from * k.c + ch + 1) * 6), (f * k.c + ch) * 6);
+      }
+    }
+    assertClose(out.data as Float32Array, expected, { atol: 0, rtol: 0, what: JSON.stringify(k) });
+    assert.deepEqual([...new Set(ops)].filter((o) => !['Reshape', 'Slice', 'Pad', 'Concat', 'Identity'].includes(o)), []);
+  }
+  const net = resnet50();
+  makeTemporalShift(net, 8, 8, 'blockres', false, 'online');
+  assert.ok(net.namedModules().filter(([, m]) => m instanceof TemporalShift).every(([, m]) => (m as TemporalShift).mode === 'online'));
+  assert.throws(() => new TemporalShift(new Identity(), 8, 8, false, 'sideways' as 'online'), /Unsupported shift mode: sideways\. Must be one of \[bidirectional, online\]/);
+});
+
 test('shifting by fold_div then the reverse shift restores the input except the zero-filled edge frames', async () => {
   const rng = makeRng(3);
   const [n, t, c, h] = [2, 4, 8, 2];

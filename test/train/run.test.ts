@@ -45,6 +45,11 @@ test("flags parse as main.py's, with the original snake_case and short spellings
   assert.throws(() => parseTrainFlags('x', 'Depth', {}), (e: unknown) => e instanceof UsageError && /one of RGB, Flow for <modality>/.test(e.message));
   assert.throws(() => parseTrainFlags('x', 'RGB', { numSegments: '0' }), /--num-segments/);
   assert.equal(parseTrainFlags('x', 'RGB', { clipGradient: 'none' }).clipGradient, null);
+  // --online-shift (snake_case too) implies --shift and marks the store name
+  const online = parseTrainFlags('jester', 'RGB', { arch: 'mobilenetv2', num_segments: '8', online_shift: true });
+  assert.deepEqual([online.shift, online.shiftMode], [true, 'online']);
+  assert.equal(storeName(online, 'jester'), 'TSM_jester_RGB_mobilenetv2_shift8_blockres_online_avg_segment8_e120');
+  assert.equal(parseTrainFlags('x', 'RGB', { shift: true }).shiftMode, undefined);
 });
 
 test('tsm train: trains, validates, writes checkpoints and logs; --resume continues; --evaluate only validates', async (t) => {

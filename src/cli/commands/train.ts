@@ -5,6 +5,9 @@
  * `tsm train kinetics RGB --arch resnet50 --num_segments 8 --gd 20 --lr 0.02 --wd 1e-4 --lr_steps 20 40
  *  --epochs 50 --batch-size 128 -j 16 --dropout 0.5 --consensus_type=avg --eval-freq=1 --shift --shift_div=8
  *  --shift_place=blockres --npb`.
+ * `--online-shift` (our addition) trains with the online model's uni-directional shift, so MobileNetV2 weights
+ * export to the online step model as they are. On a terminal each epoch draws a progress bar on stderr (see
+ * ./train-progress.ts) instead of the per-step lines; `--no-progress` keeps the lines.
  */
 import { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
@@ -15,6 +18,7 @@ import { parseDevice } from '../../runtime/index.js';
 import { LR_TYPES, type LrType } from '../../train/schedule.js';
 import { type RunEvent, type TrainRunOptions, trainTsn } from '../../train/run.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag } from './data-common.js';
+import { TrainProgressBar } from './train-progress.js';
 
 /** Raw flag values as commander hands them over. */
 type TrainFlags = Readonly<Record<string, string | string[] | boolean | undefined>>;
@@ -56,7 +60,9 @@ export function parseTrainFlags(dataset: string, modality: string, raw: TrainFla
     numSegments: intFlag('--num-segments', str(f, 'numSegments')),
     consensusType: oneOf<ConsensusType>('--consensus-type', str(f, 'consensusType'), CONSENSUS_TYPES),
     dropout,
-    shift: f.shift === true,
+    // --online-shift implies --shift
+    shift: f.shift === true || f.onlineShift === true,
+    ...(f.onlineShift === true ? { shiftMode: 'online' as const } : {}),
     shiftDiv: intFlag('--shift-div', str(f, 'shiftDiv')),
     shiftPlace: oneOf<ShiftPlace>('--shift-place', str(f, 'shiftPlace'), SHIFT_PLACES),
     temporalPool: f.temporalPool === true,
@@ -112,15 +118,17 @@ export function formatRunEvent(e: RunEvent, printFreq: number): string | undefin
 const SNAKE = [
   'lr-steps <epochs...>', 'temporal-pool', 'non-local', 'dense-sample', 'num-segments <n>', 'consensus-type <t>', 'loss-type <t>', 'img-feature-dim <n>', 'tune-from <f>', 'batch-size <n>', 'lr-type <t>',
   'weight-decay <w>', 'clip-gradient <g>', 'print-freq <n>', 'eval-freq <n>', 'start-epoch <n>', 'root-log <d>', 'root-model <d>',
-  'shift-div <n>', 'shift-place <p>', 'root-path <d>', 'train-list <f>', 'val-list <f>', 'input-size <n>', 'width-mult <w>',
+  'shift-div <n>', 'shift-place <p>', 'online-shift', 'root-path <d>', 'train-list <f>', 'val-list <f>', 'input-size <n>', 'width-mult <w>',
 ];
 
 /** Where `tsm train` writes its lines (stdout by default; tests pass a collector). */
 export interface TrainIo {
   readonly write: (line: string) => void;
+  /** Where the per-epoch progress bar is drawn; it draws only on a TTY. @default none */
+  readonly progress?: NodeJS.WritableStream;
 }
 
-const STDOUT: TrainIo = { write: (line) => process.stdout.write(line) };
+const STDOUT: TrainIo = { write: (line) => process.stdout.write(line), progress: process.stderr };
 
 /** Registers `tsm train` (fits `RegisterCommand` in ./index.ts); `io` receives the output lines. */
 export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
@@ -159,6 +167,7 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
     .option('--shift', 'insert the temporal shift')
     .option('--shift-div <n>', 'shift 1/n of the channels each way', '8')
     .option('--shift-place <p>', 'blockres | block', 'blockres')
+    .option('--online-shift', "uni-directional shift from past frames only, as the online demo's model (implies --shift)")
     .option('--temporal-pool', 'max-pool time before layer2 (ResNet)')
     .option('--non-local', 'non-local blocks (ResNet-50/101)')
     .option('--dense-sample', 'dense sampling (Kinetics)')
@@ -169,7 +178,8 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
     .option('--width-mult <w>', 'MobileNetV2 channel multiplier (default 1)')
     .option('--seed <n>', 'seed of shuffling, augmentation and init', '0')
     .option('--device <d>', 'cpu | cuda | auto', 'cpu')
-    .option('--threads <n>', 'onnxruntime threads (0: its default)', '0');
+    .option('--threads <n>', 'onnxruntime threads (0: its default)', '0')
+    .option('--no-progress', 'print per-step lines instead of a progress bar on a terminal');
   addSnakeAliases(cmd, SNAKE);
   // opts.py's second spellings: --do, --learning-rate, --wd, --gd, --ef, --npb / --no_partialbn.
   for (const alias of ['--do <p>', '--learning-rate <lr>', '--wd <w>', '--gd <g>', '--ef <n>', '--npb', '--no_partialbn']) cmd.addOption(new Option(alias).hideHelp());
@@ -179,10 +189,17 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
     const merged = mergeSnakeAliases({ ...flags } as Record<string, unknown>) as TrainFlags;
     const opts = parseTrainFlags(dataset, modality, merged);
     const printFreq = intFlag('--print-freq', str(merged, 'printFreq')) ?? 20;
-    const res = await trainTsn(opts, (e) => {
-      const line = formatRunEvent(e, printFreq);
-      if (line !== undefined) io.write(`${line}\n`);
-    });
+    const bar = merged.progress !== false && io.progress ? new TrainProgressBar({ stream: io.progress, epochs: opts.epochs ?? 120 }) : undefined;
+    let res;
+    try {
+      res = await trainTsn(opts, (e) => {
+        if (bar?.handle(e)) return;
+        const line = formatRunEvent(e, printFreq);
+        if (line !== undefined) io.write(`${line}\n`);
+      });
+    } finally {
+      bar?.stop();
+    }
     io.write(`Best Prec@1: ${res.bestPrec1.toFixed(3)}${res.checkpoint ? ` (${res.checkpoint})` : ''}\n`);
   });
 }
