@@ -1,14 +1,16 @@
 /**
  * `npm run demo:web [-- --model FILE.onnx | --weights FILE.pth] [--port 5173] [--host 127.0.0.1]`: builds the
  * browser demo with Vite and serves it (cross-origin isolated, so wasm threads work), with the model at
- * `/model.onnx`. Without `--model` a checkpoint is exported on demand into web/.model/ (ignored by git): the
- * `--weights` file, else the default zoo model when it is downloaded, else the test fixture's checkpoint. Node only.
+ * `/model.onnx`. Without `--model` it is the `--weights` file exported on demand into web/.model/ (ignored by git),
+ * else the online model shipped in models/default/, else the default zoo model when it is downloaded, else the test
+ * fixture's checkpoint. Node only.
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type PreviewServer, build, preview } from 'vite';
 import { buildOnlineExportGraph, writeExport } from '../src/deploy/export.js';
+import { findDefaultOnlineOnnx } from '../src/deploy/default-model.js';
 import { DEFAULT_ONLINE_MODEL, findDefaultOnlineWeights } from '../src/deploy/live.js';
 import { loadOnlineMobileNetV2 } from '../src/models/online.js';
 import { WEB_ROOT, demoConfig } from './demo-config.js';
@@ -45,10 +47,18 @@ export interface DemoServerOptions {
   readonly onNote?: (message: string) => void;
 }
 
-/** Picks the model file: `model`, else an export of `weights`, the default zoo model, or the fixture. */
+/**
+ * Picks the model file: `model`, else an export of `weights`, the online model shipped in models/default/, the
+ * default zoo model, or the fixture.
+ */
 export async function resolveDemoModel(opts: Pick<DemoServerOptions, 'model' | 'weights' | 'onNote'>): Promise<string | undefined> {
   if (opts.model) return resolve(opts.model);
   if (opts.weights) return exportForDemo(resolve(opts.weights));
+  const shipped = findDefaultOnlineOnnx();
+  if (shipped) {
+    opts.onNote?.(`No model specified. Using the built-in default model ${shipped} (synthetic temporal-order task; --weights for another checkpoint)`);
+    return shipped;
+  }
   const zoo = await findDefaultOnlineWeights();
   if (zoo) {
     opts.onNote?.(`No model specified. Using default model ${DEFAULT_ONLINE_MODEL} (${zoo})`);

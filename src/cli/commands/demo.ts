@@ -4,6 +4,7 @@
  * smoothed label stream is printed with the per-frame latency.
  */
 import type { Command } from 'commander';
+import { findDefaultOnlineOnnx } from '../../deploy/default-model.js';
 import { readLabelsFile } from '../../deploy/export.js';
 import {
   DEFAULT_ONLINE_MODEL,
@@ -100,7 +101,13 @@ const formatLine = (p: LivePrediction): string =>
 /** Runs the demo; writes the label stream to stdout and notes and the summary to stderr. */
 export async function runDemo(opts: DemoOptions, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<void> {
   let weights = opts.weights;
-  if (opts.model === undefined && weights === undefined) {
+  let modelFile = opts.model;
+  // the model shipped in models/default/ first, then the Jester zoo model when it is downloaded
+  const shipped = modelFile === undefined && weights === undefined ? findDefaultOnlineOnnx() : undefined;
+  if (shipped !== undefined) {
+    modelFile = shipped;
+    err.write(`No model specified. Using the built-in default model ${shipped} (synthetic temporal-order task; --weights ${DEFAULT_ONLINE_MODEL} for Jester gestures)\n`);
+  } else if (modelFile === undefined && weights === undefined) {
     weights = await findDefaultOnlineWeights();
     if (weights === undefined) {
       throw new UsageError(
@@ -112,8 +119,8 @@ export async function runDemo(opts: DemoOptions, out: NodeJS.WritableStream = pr
     weights = await resolveWeights(weights, { onProgress: (e) => e.status === 'download' && err.write(`downloading ${e.name} from ${e.url}\n`) });
   }
   const labels = opts.labels === undefined ? undefined : await readLabelsFile(opts.labels);
-  if (labels && opts.model !== undefined) err.write('note: --labels is ignored with --model: an exported model carries its own labels\n');
-  const live = await openOnlineModel({ model: opts.model, weights, inputSize: opts.inputSize, labels, device: opts.device, threads: opts.threads });
+  if (labels && modelFile !== undefined) err.write('note: --labels is ignored with --model: an exported model carries its own labels\n');
+  const live = await openOnlineModel({ model: modelFile, weights, inputSize: opts.inputSize, labels, device: opts.device, threads: opts.threads });
   const ctrl = new AbortController();
   const onSigint = (): void => ctrl.abort();
   process.once('SIGINT', onSigint);
@@ -150,7 +157,7 @@ export const registerDemo: RegisterCommand = (program: Command) => {
   program
     .command('demo')
     .description('Live action recognition with the online model over a video file or camera, one frame at a time; prints the smoothed labels and latency')
-    .option('--model <file>', 'online model from tsm export --online')
+    .option('--model <file>', 'online model from tsm export --online (default: the one in models/default/)')
     .option('--weights <file>', `online checkpoint (.pth) or zoo name (default: ${DEFAULT_ONLINE_MODEL} when downloaded)`)
     .option('--input <source>', 'video file, or camera: /dev/videoN or v4l2:<device>', '/dev/video0')
     .option('--json', 'one JSON object per processed frame')

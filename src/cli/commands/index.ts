@@ -13,8 +13,9 @@ import { registerInspectCheckpoint } from './checkpoint-inspect.js';
 import { registerTest } from './test.js';
 import { registerPredict } from './predict.js';
 import { registerMergeScores } from './merge-scores.js';
+import { registerStart } from './start.js';
 
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo, registerExport, registerDemo, registerTest, registerPredict, registerMergeScores];
+export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo, registerExport, registerDemo, registerTest, registerPredict, registerMergeScores, registerStart];
