@@ -44,6 +44,11 @@ export interface SgdUpdateInputs {
   readonly weightDecay: number;
   readonly momentum: number;
   readonly nesterov: boolean;
+  /**
+   * Names for the updated parameter and buffer values (the step graph's outputs), so they are produced under
+   * those names instead of being copied by an Identity. @default generated names
+   */
+  readonly names?: { readonly param?: string; readonly buffer?: string };
 }
 
 /**
@@ -62,10 +67,19 @@ export function emitSgdUpdate(g: GraphBuilder, u: SgdUpdateInputs): { param: Val
   let buffer: Value | undefined;
   if (u.momentum !== 0) {
     if (!u.buffer) throw new UsageError('SGD with momentum needs a momentum buffer input');
-    buffer = g.add(g.mul(u.buffer, g.scalar(u.momentum)), d);
+    buffer = named(g, 'Add', [g.mul(u.buffer, g.scalar(u.momentum)), d], u.names?.buffer);
     step = u.nesterov ? g.add(d, g.mul(buffer, g.scalar(u.momentum))) : buffer;
   }
-  return { param: g.sub(p, g.mul(step, u.lr)), buffer };
+  return { param: named(g, 'Sub', [p, g.mul(step, u.lr)], u.names?.param), buffer };
+}
+
+/**
+ * A binary op whose output gets `name` when given.
+ * NOTE: a graph output under another name costs an Identity, which onnxruntime runs as a copy of the whole
+ * tensor: for every parameter and momentum buffer, each step.
+ */
+function named(g: GraphBuilder, op: 'Add' | 'Sub', inputs: [Value, Value], name?: string): Value {
+  return name === undefined ? g.op(op, inputs)[0] : g.op(op, inputs, {}, { outputNames: [name] })[0];
 }
 
 /** The torch defaults every SGD param group carries in `state_dict()`, after the group's own keys. */

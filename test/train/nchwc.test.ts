@@ -38,6 +38,9 @@ for (const stride of [1, 2]) {
     assert.equal(rewritten, stride === 1 ? 3 : 2);
     assert.ok(graph.nodes.some((n) => n.domain === NCHWC_DOMAIN));
     assert.ok(!plain.nodes.some((n) => n.domain === NCHWC_DOMAIN), 'the input graph is not modified');
+    // filters are reordered by ReorderInput (no Transpose); dY is reordered once for dX and as the dW filter
+    assert.ok(!graph.nodes.some((n) => n.op === 'Transpose'));
+    assert.equal(graph.nodes.filter((n) => n.op === 'ReorderInput').length, stride === 1 ? 5 : 4);
     const rng = makeRng(4);
     const feeds = { x: float32(xs, randn(rng, numel(xs))), w: float32(ws, randn(rng, numel(ws))), r: float32(y.shape as number[], randn(rng, numel(y.shape as number[]))) };
     const a = await (await createSession(encodeOnnx(plain), { threads: 1 })).run(feeds);

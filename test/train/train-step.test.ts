@@ -163,3 +163,50 @@ test('two SGD steps with TSM policies, partial BN and clipping match PyTorch', a
 test('two SGD steps with one parameter group, all BN in train mode match PyTorch', async (t) => {
   await compareWithTorch(false, t);
 });
+
+/** conv (bias) - frozen BN - relu - conv 3x3 - frozen BN - relu6 - GAP - fc: every pattern the step rewrites. */
+class Folded extends Module {
+  readonly conv1 = new Conv2d(3, 8, { kernelSize: 3, padding: 1 });
+  readonly bn1 = new BatchNorm2d(8);
+  readonly conv2 = new Conv2d(8, 8, { kernelSize: 3, padding: 1, bias: false });
+  readonly bn2 = new BatchNorm2d(8);
+  readonly fc = new Linear(8, 3);
+  forward(g: GraphBuilder, x: Value): Value {
+    let y = g.relu(this.bn1.forward(g, this.conv1.forward(g, x)));
+    y = g.clip(this.bn2.forward(g, this.conv2.forward(g, y)), 0, 6);
+    return this.fc.forward(g, g.flatten(g.globalAveragePool(y), 1));
+  }
+}
+
+test('the step graph folds frozen BatchNorm into the conv and flips kernels by MatMul, with the same step as without', async () => {
+  const x = float32([2, 3, 6, 6], randn(makeRng(12), 2 * 3 * 36));
+  const results = [];
+  for (const foldBatchNorm of [false, true]) {
+    const m = new Folded().nameParameters();
+    const r = makeRng(3);
+    for (const [k, p] of m.namedParameters()) {
+      if (p.tensor.dtype !== 'float32') continue;
+      const n = numel(p.shape);
+      p.tensor = float32(p.shape, k.endsWith('running_var') ? Float32Array.from({ length: n }, () => 0.5 + r.uniform()) : randn(r, n).map((v) => 0.5 * v));
+    }
+    m.train();
+    for (const bn of [m.bn1, m.bn2]) {
+      bn.eval();
+      bn.frozen = true;
+    }
+    const sgd = new SGD(singleGroup(m).map((grp) => ({ ...grp, params: grp.params.filter((p) => !p.key.startsWith('bn')) })), { lr: 0.1, momentum: 0.9, weightDecay: 1e-3 });
+    const step = await TrainStep.create(m, sgd, { inputShape: [2, 3, 6, 6], clipGradNorm: 1, outputGrads: true, threads: 1, foldBatchNorm });
+    const ops = step.graph.nodes.map((n) => n.op);
+    assert.equal(ops.filter((o) => o === 'BatchNormalization').length, foldBatchNorm ? 0 : 2);
+    assert.equal(ops.filter((o) => o === 'Conv').length, 3, 'two forward convs and one input gradient: the replaced convs are pruned');
+    const negSlices = step.graph.nodes.filter((n) => n.op === 'Slice' && n.inputs[4]?.constant && Array.from(n.inputs[4].constant.data as BigInt64Array).some((v) => v < 0n));
+    assert.equal(negSlices.length, 0, 'the kernel flip is a MatMul, not a negative-step Slice');
+    const res = await step.run(x, hostTensor('int64', [2], BigInt64Array.of(0n, 2n)));
+    results.push({ loss: res.loss, norm: res.gradNorm, grads: res.grads!, weights: new Map(m.namedParameters().flatMap(([k, p]) => (p.tensor.dtype === 'float32' ? [[k, p.tensor.data as Float32Array] as const] : []))) });
+    await step.release();
+  }
+  const [plain, folded] = results;
+  assertClose([folded.loss, folded.norm], [plain.loss, plain.norm], { atol: 1e-5, rtol: 1e-5, what: 'loss and gradient norm' });
+  for (const [k, g] of plain.grads) assertClose(Array.from(folded.grads.get(k)!.data as Float32Array), Array.from(g.data as Float32Array), { atol: 1e-5, rtol: 1e-4, what: `grad ${k}` });
+  for (const [k, w] of plain.weights) assertClose(Array.from(folded.weights.get(k)!), Array.from(w), { atol: 1e-6, rtol: 1e-5, what: `updated ${k}` });
+});
