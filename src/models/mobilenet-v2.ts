@@ -20,9 +20,31 @@ export const conv1x1Bn = (inp: number, oup: number): Sequential =>
 export const makeDivisible = (x: number, divisibleBy = 8): number => Math.ceil(x / divisibleBy) * divisibleBy;
 
 /**
- * Mirrors `archs/mobilenet_v2.py` `InvertedResidual`. `conv` has 8 entries when `expandRatio != 1` (pw conv, bn,
- * relu6, dw conv, bn, relu6, pw-linear conv, bn) and 5 otherwise (dw, bn, relu6, pw-linear, bn). TSM shifts
- * blocks with 8 entries and a residual connection by wrapping `conv[0]` (key `conv.0.net.weight`).
+ * The `conv` Sequential of an inverted residual: 8 entries when `expandRatio != 1` (pw conv, bn, relu6, dw conv,
+ * bn, relu6, pw-linear conv, bn), 5 otherwise (dw, bn, relu6, pw-linear, bn). Shared by the TSN and online models.
+ */
+export function invertedResidualConv(inp: number, oup: number, stride: number, expandRatio: number): Sequential {
+  if (stride !== 1 && stride !== 2) throw UsageError.expected('InvertedResidual stride', '1 or 2', stride);
+  const hidden = Math.trunc(inp * expandRatio);
+  const dw = new Conv2d(hidden, hidden, { kernelSize: 3, stride, padding: 1, groups: hidden, bias: false });
+  const pwLinear = new Conv2d(hidden, oup, { kernelSize: 1, bias: false });
+  if (expandRatio === 1) return new Sequential(dw, new BatchNorm2d(hidden), new ReLU6(), pwLinear, new BatchNorm2d(oup));
+  return new Sequential(
+    new Conv2d(inp, hidden, { kernelSize: 1, bias: false }), // pw
+    new BatchNorm2d(hidden),
+    new ReLU6(),
+    dw,
+    new BatchNorm2d(hidden),
+    new ReLU6(),
+    pwLinear,
+    new BatchNorm2d(oup),
+  );
+}
+
+/**
+ * Mirrors `archs/mobilenet_v2.py` `InvertedResidual` (and the online demo's, which is the same); keys
+ * `conv.{0..7}` (`conv.{0..4}` when `expandRatio` is 1). TSM shifts blocks with 8 entries and a residual
+ * connection by wrapping `conv[0]` (key `conv.0.net.weight`).
  */
 export class InvertedResidual extends Module {
   readonly conv: Sequential;
@@ -35,24 +57,8 @@ export class InvertedResidual extends Module {
     readonly expandRatio: number,
   ) {
     super();
-    if (stride !== 1 && stride !== 2) throw UsageError.expected('InvertedResidual stride', '1 or 2', stride);
-    const hidden = Math.trunc(inp * expandRatio);
+    this.conv = invertedResidualConv(inp, oup, stride, expandRatio);
     this.useResConnect = stride === 1 && inp === oup;
-    const dw = new Conv2d(hidden, hidden, { kernelSize: 3, stride, padding: 1, groups: hidden, bias: false });
-    const pwLinear = new Conv2d(hidden, oup, { kernelSize: 1, bias: false });
-    this.conv =
-      expandRatio === 1
-        ? new Sequential(dw, new BatchNorm2d(hidden), new ReLU6(), pwLinear, new BatchNorm2d(oup))
-        : new Sequential(
-            new Conv2d(inp, hidden, { kernelSize: 1, bias: false }), // pw
-            new BatchNorm2d(hidden),
-            new ReLU6(),
-            dw,
-            new BatchNorm2d(hidden),
-            new ReLU6(),
-            pwLinear,
-            new BatchNorm2d(oup),
-          );
   }
 
   forward(g: GraphBuilder, x: Value): Value {
@@ -71,8 +77,8 @@ export interface MobileNetV2Options {
   readonly widthMult?: number;
 }
 
-/** The original's `interverted_residual_setting`. */
-const INVERTED_RESIDUAL_SETTING: readonly (readonly [number, number, number, number])[] = [
+/** The original's `interverted_residual_setting` (shared by the online model). */
+export const INVERTED_RESIDUAL_SETTING: readonly (readonly [number, number, number, number])[] = Object.freeze([
   // t, c, n, s
   [1, 16, 1, 1],
   [6, 24, 2, 2],
@@ -81,7 +87,7 @@ const INVERTED_RESIDUAL_SETTING: readonly (readonly [number, number, number, num
   [6, 96, 3, 1],
   [6, 160, 3, 2],
   [6, 320, 1, 1],
-];
+]);
 
 /**
  * Mirrors `archs/mobilenet_v2.py` `MobileNetV2`: features → mean over H, W → classifier.

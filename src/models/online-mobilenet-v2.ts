@@ -16,59 +16,11 @@
  */
 import { ShapeError, UsageError } from '../errors.js';
 import { type Graph, GraphBuilder, type Value } from '../graph/index.js';
-import { BatchNorm2d, Conv2d, Linear, Module, ReLU6, Sequential } from '../nn/index.js';
+import { type BatchNorm2d, Conv2d, Linear, Module, Sequential } from '../nn/index.js';
+import { INVERTED_RESIDUAL_SETTING, InvertedResidual, conv1x1Bn, convBn, invertedResidualConv, makeDivisible } from './mobilenet-v2.js';
 import { type HostTensor, float32 } from '../tensor/index.js';
 
-/** `int(np.ceil(x / divisibleBy) * divisibleBy)`, as the original's `make_divisible`. */
-export const makeDivisible = (x: number, divisibleBy = 8): number => Math.ceil(x / divisibleBy) * divisibleBy;
-
-/** 3x3 conv + BN + ReLU6 (the original's `conv_bn`); keys `0.weight`, `1.*`. */
-export const convBn = (inp: number, oup: number, stride: number): Sequential =>
-  new Sequential(new Conv2d(inp, oup, { kernelSize: 3, stride, padding: 1, bias: false }), new BatchNorm2d(oup), new ReLU6());
-
-/** 1x1 conv + BN + ReLU6 (the original's `conv_1x1_bn`). */
-export const conv1x1Bn = (inp: number, oup: number): Sequential =>
-  new Sequential(new Conv2d(inp, oup, { kernelSize: 1, bias: false }), new BatchNorm2d(oup), new ReLU6());
-
-/** The `conv` Sequential of an inverted residual: [pw, bn, relu6,] dw, bn, relu6, pw-linear, bn. */
-function invertedResidualConv(inp: number, oup: number, stride: number, expandRatio: number): Sequential {
-  const hidden = Math.trunc(inp * expandRatio);
-  const dw = () => new Conv2d(hidden, hidden, { kernelSize: 3, stride, padding: 1, groups: hidden, bias: false });
-  const pwLinear = () => new Conv2d(hidden, oup, { kernelSize: 1, bias: false });
-  if (expandRatio === 1) return new Sequential(dw(), new BatchNorm2d(hidden), new ReLU6(), pwLinear(), new BatchNorm2d(oup));
-  return new Sequential(
-    new Conv2d(inp, hidden, { kernelSize: 1, bias: false }),
-    new BatchNorm2d(hidden),
-    new ReLU6(),
-    dw(),
-    new BatchNorm2d(hidden),
-    new ReLU6(),
-    pwLinear(),
-    new BatchNorm2d(oup),
-  );
-}
-
-function checkStride(stride: number): void {
-  if (stride !== 1 && stride !== 2) throw UsageError.expected('inverted residual stride', '1 or 2', stride);
-}
-
-/** Mirrors the online demo's `InvertedResidual`; keys `conv.{0..7}` (or `conv.{0..4}` when `expandRatio` is 1). */
-export class InvertedResidual extends Module {
-  readonly conv: Sequential;
-  readonly useResConnect: boolean;
-
-  constructor(inp: number, oup: number, stride: number, expandRatio: number) {
-    super();
-    checkStride(stride);
-    this.useResConnect = stride === 1 && inp === oup;
-    this.conv = invertedResidualConv(inp, oup, stride, expandRatio);
-  }
-
-  forward(g: GraphBuilder, x: Value): Value {
-    const out = g.scope('conv', () => this.conv.forward(g, x));
-    return this.useResConnect ? g.add(x, out) : out;
-  }
-}
+export { INVERTED_RESIDUAL_SETTING, InvertedResidual, conv1x1Bn, convBn, makeDivisible };
 
 /**
  * Mirrors the online demo's `InvertedResidualWithShift`: `cat(shift_buffer, x[:, c//8:])` goes through the block,
@@ -79,7 +31,6 @@ export class InvertedResidualWithShift extends Module {
 
   constructor(inp: number, oup: number, stride: number, expandRatio: number) {
     super();
-    checkStride(stride);
     // as the original asserts: expand_ratio > 1 and use_res_connect (the buffer swaps channels of a same-shape input)
     if (expandRatio <= 1 || stride !== 1 || inp !== oup) {
       throw new UsageError(
@@ -130,17 +81,6 @@ export interface OnlineMobileNetV2Options {
   /** Channel multiplier (`width_mult`). @default 1 */
   readonly widthMult?: number;
 }
-
-/** Inverted residual stages of MobileNetV2; rows are `t, c, n, s` (expansion, channels, repeats, stride). */
-export const INVERTED_RESIDUAL_SETTING: readonly (readonly [number, number, number, number])[] = Object.freeze([
-  [1, 16, 1, 1],
-  [6, 24, 2, 2],
-  [6, 32, 3, 2],
-  [6, 64, 4, 2],
-  [6, 96, 3, 1],
-  [6, 160, 3, 2],
-  [6, 320, 1, 1],
-]);
 
 /** Inverted residuals (counted from 0) that shift, as the original's `shift_block_idx`. */
 export const SHIFT_BLOCK_IDX: readonly number[] = Object.freeze([2, 4, 5, 7, 8, 9, 11, 12, 14, 15]);
