@@ -125,11 +125,13 @@ class StepGraphBuilder extends GraphBuilder {
     const conv = x?.producer;
     if (!x || !scale || !bias || !mean || !variance || conv?.op !== 'Conv' || conv.domain !== '' || conv.outputs.length !== 1) return undefined;
     const [cx, w, cb] = conv.inputs;
-    if (!cx || !w || w.rank < 3 || typeof w.shape[0] !== 'number') return undefined;
+    if (!cx || !w || w.rank < 3) return undefined;
+    if (!w.shape.every((d): d is number => typeof d === 'number')) return undefined;
     const o = w.shape[0];
     const eps = (attrs.epsilon as { f: number } | undefined)?.f ?? 1e-5;
     const s = this.div(scale, this.sqrt(this.add(variance, this.scalar(eps))));
-    const wf = this.mul(w, this.reshape(s, [o, ...Array.from({ length: w.rank - 1 }, () => 1)]));
+    // NOTE: scaled as [O, C*k*k] x [O, 1]: broadcasting into trailing 1-dims ([O,1,1,1]) is per-element slow
+    const wf = this.reshape(this.mul(this.reshape(w, [o, numel(w.shape as number[]) / o]), this.reshape(s, [o, 1])), w.shape as number[]);
     let bf = this.sub(bias, this.mul(mean, s));
     if (cb) bf = this.add(bf, this.mul(cb, s));
     // the Conv's own name, so profiles and the backward's node names still point at the conv layer
