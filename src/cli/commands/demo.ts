@@ -17,7 +17,7 @@ import {
 import { GENERIC_SMOOTHING, JESTER_SMOOTHING, type SmoothingRules, smoothingFor } from '../../deploy/smoothing.js';
 import { UsageError } from '../../errors.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
-import { resolveWeights } from '../../zoo/index.js';
+import { resolveCliWeights } from './weights.js';
 import type { RegisterCommand } from './index.js';
 
 /** Raw flag values as commander hands them over. */
@@ -116,7 +116,7 @@ export async function runDemo(opts: DemoOptions, out: NodeJS.WritableStream = pr
     }
     err.write(`No model specified. Using default model ${DEFAULT_ONLINE_MODEL} (${weights})\n`);
   } else if (weights !== undefined) {
-    weights = await resolveWeights(weights, { onProgress: (e) => e.status === 'download' && err.write(`downloading ${e.name} from ${e.url}\n`) });
+    weights = await resolveCliWeights(weights, err);
   }
   const labels = opts.labels === undefined ? undefined : await readLabelsFile(opts.labels);
   if (labels && modelFile !== undefined) err.write('note: --labels is ignored with --model: an exported model carries its own labels\n');

@@ -7,7 +7,7 @@ import { type Command, Option } from 'commander';
 import { exportCheckpoint, readLabelsFile, type ExportCheckpointOptions } from '../../deploy/export.js';
 import { UsageError } from '../../errors.js';
 import { resolveDataset } from '../../data/dataset-config.js';
-import { resolveWeights } from '../../zoo/index.js';
+import { resolveCliWeights } from './weights.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, parseModelFlags } from './model-flags.js';
 
@@ -80,7 +80,7 @@ export const registerExport: RegisterCommand = (program: Command) => {
   cmd.action(async (flags: ExportFlags) => {
     const opts = await parseExportFlags(flags);
     // a zoo name or URL is fetched into the cache first; a local path passes through
-    const weights = await resolveWeights(opts.weights, { onProgress: (e) => e.status === 'download' && process.stderr.write(`downloading ${e.name} from ${e.url}\n`) });
+    const weights = await resolveCliWeights(opts.weights);
     const r = await exportCheckpoint({ ...opts, weights, onNote: (n) => process.stderr.write(`note: ${n}\n`) });
     const i = r.info;
     const what = r.kind === 'online' ? `online step model, ${i.bufferInputs.length} shift buffers` : `clip model, ${i.segments} segments${i.dynamicBatch ? ', dynamic batch' : ''}`;

@@ -6,6 +6,7 @@
  * with num_class from the checkpoint's classifier. The weights may be the online demo's state dict or a TSN
  * checkpoint of TSM-MobileNetV2 (which then runs with the online, uni-directional shift).
  */
+import { resolveCliWeights } from './weights.js';
 import type { Command } from 'commander';
 import { readNpy, writeNpy } from '../../checkpoint/npy.js';
 import { UsageError } from '../../errors.js';
@@ -61,7 +62,7 @@ export async function inferOnline(opts: InferOnlineOptions): Promise<InferOnline
   if (frames.dtype !== 'float32' && frames.dtype !== 'float64') {
     throw new UsageError(`--frames ${opts.frames} holds ${frames.dtype}; expected float32 normalized frames`);
   }
-  const { model, layout } = await loadOnlineMobileNetV2(opts.weights, { widthMult: opts.widthMult });
+  const { model, layout } = await loadOnlineMobileNetV2(await resolveCliWeights(opts.weights), { widthMult: opts.widthMult });
   const recognizer = await OnlineRecognizer.create(model, { inputSize: [s[3], s[4]], device: opts.device, threads: opts.threads });
   try {
     const logits = await recognizer.stepAll(frames);
@@ -77,7 +78,7 @@ export const registerInferOnline: RegisterCommand = (program: Command) => {
   program
     .command('infer-online')
     .description('Run the online TSM-MobileNetV2 frame by frame (zero shift buffers at the start); save [S, num_class] logits')
-    .requiredOption('--weights <file>', 'online MobileNetV2 state dict (.pth), or a TSN TSM-MobileNetV2 checkpoint')
+    .requiredOption('--weights <file>', 'online MobileNetV2 state dict (.pth path, URL or zoo name), or a TSN TSM-MobileNetV2 checkpoint')
     .requiredOption('--frames <file>', 'float32 .npy of consecutive normalized frames [S, 1, 3, H, W]')
     .requiredOption('--output <file>', 'where to write the float32 logits .npy [S, num_class]')
     .option('--device <name>', 'cpu, cuda or auto', 'cpu')

@@ -4,6 +4,7 @@
  * `[B, num_class]`. Flags override what the file name says; with no flags a released `TSM_..._segment8_...pth`
  * name decides, then the checkpoint (`arch` field, state dict) and the input's channel count.
  */
+import { resolveCliWeights } from './weights.js';
 import type { Command } from 'commander';
 import { readNpy, writeNpy } from '../../checkpoint/npy.js';
 import { ShapeError, UsageError } from '../../errors.js';
@@ -59,7 +60,8 @@ export async function infer(opts: InferOptions, onNote: (m: string) => void = ()
     throw new ShapeError(`--input ${opts.input} has shape [${x.shape.join(',')}]; expected [B, T*C*L, H, W] (T segments of C=3 RGB / 2 Flow channels x new_length L)`);
   }
   if (!['float32', 'float64', 'float16'].includes(x.dtype)) throw new UsageError(`--input ${opts.input} holds ${x.dtype}; expected float32 normalized frames`);
-  const { model } = await loadTsnCheckpoint(opts.weights, opts.overrides, { inputChannels: x.shape[1], onNote });
+  const weights = await resolveCliWeights(opts.weights);
+  const { model } = await loadTsnCheckpoint(weights, opts.overrides, { inputChannels: x.shape[1], onNote });
   const runner = new TsnRunner(model, { device: opts.device, threads: opts.threads });
   try {
     const y = await runner.logits(x);
@@ -81,7 +83,7 @@ export const registerInfer: RegisterCommand = (program: Command) => {
   const cmd = program
     .command('infer')
     .description('Run a TSN/TSM checkpoint on a clip batch X [B, T*C*L, H, W] (.npy); save logits [B, num_class] (.npy)')
-    .requiredOption('--weights <file>', 'checkpoint (.pth): a released TSM_<dataset>_<modality>_<arch>_..._segment<N>_... name configures itself')
+    .requiredOption('--weights <file>', 'checkpoint (.pth path, URL or zoo name): a released TSM_<dataset>_<modality>_<arch>_..._segment<N>_... name configures itself')
     .requiredOption('--input <file>', 'float32 .npy [B, T*C*L, H, W], as TSN.forward takes it')
     .requiredOption('--output <file>', 'where to write the float32 logits .npy');
   addModelFlags(cmd)

@@ -9,6 +9,7 @@
  * export to the online step model as they are. On a terminal each epoch draws a progress bar on stderr (see
  * ./train-progress.ts) instead of the per-step lines; `--no-progress` keeps the lines.
  */
+import { resolveCliWeights } from './weights.js';
 import { Command, Option } from 'commander';
 import { UsageError } from '../../errors.js';
 import { CONSENSUS_TYPES, type ConsensusType } from '../../models/consensus.js';
@@ -187,7 +188,9 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
   cmd.addOption(new Option('--flow-prefix <p>', 'ignored (the dataset config has the template)').hideHelp());
   cmd.action(async (dataset: string, modality: string, flags: TrainFlags) => {
     const merged = mergeSnakeAliases({ ...flags } as Record<string, unknown>) as TrainFlags;
-    const opts = parseTrainFlags(dataset, modality, merged);
+    const parsed = parseTrainFlags(dataset, modality, merged);
+    // --tune-from takes a zoo name or URL too, as --weights does elsewhere.
+    const opts = parsed.tuneFrom === undefined ? parsed : { ...parsed, tuneFrom: await resolveCliWeights(parsed.tuneFrom) };
     const printFreq = intFlag('--print-freq', str(merged, 'printFreq')) ?? 20;
     const bar = merged.progress !== false && io.progress ? new TrainProgressBar({ stream: io.progress, epochs: opts.epochs ?? 120 }) : undefined;
     let res;
