@@ -106,6 +106,12 @@ export interface TrainRunOptions {
   readonly seed?: number;
   /** Crop size (our addition; main.py always uses the backbone's, 224). @default the model's input size */
   readonly inputSize?: number;
+  /**
+   * The classifier's lr x5 (weight) and x10 (bias) groups (`fc_lr5` of ops/models.py). main.py turns them on unless
+   * `--tune_from` names a checkpoint of the same dataset; from scratch they can slow the start of training, so
+   * `--no-fc-lr5` (our addition) turns them off. @default main.py's rule
+   */
+  readonly fcLr5?: boolean;
   /** MobileNetV2 channel multiplier (our addition; main.py always builds width 1). @default 1 */
   readonly widthMult?: number;
   /** @default 'cpu' */
@@ -218,7 +224,7 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
     shiftDiv: o.shiftDiv ?? 8,
     shiftPlace: o.shiftPlace ?? 'blockres',
     shiftMode: o.shiftMode,
-    fcLr5: !(o.tuneFrom && o.tuneFrom.includes(ds.name)),
+    fcLr5: o.fcLr5 ?? !(o.tuneFrom && o.tuneFrom.includes(ds.name)),
     temporalPool: o.temporalPool ?? false,
     nonLocal: o.nonLocal ?? false,
     widthMult: o.widthMult,

@@ -91,6 +91,7 @@ export function parseTrainFlags(dataset: string, modality: string, raw: TrainFla
     seed: intFlag('--seed', str(f, 'seed'), 0),
     inputSize: intFlag('--input-size', str(f, 'inputSize')),
     widthMult: widthMultFlag(str(f, 'widthMult')),
+    ...(f.fcLr5 === false ? { fcLr5: false } : {}),
     device: parseDevice(str(f, 'device') ?? 'cpu'),
     threads: intFlag('--threads', str(f, 'threads') ?? '0', 0),
   };
@@ -177,6 +178,7 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
     .option('--val-list <file>', "override the dataset's validation list")
     .option('--input-size <n>', "crop size (default the backbone's, 224)")
     .option('--width-mult <w>', 'MobileNetV2 channel multiplier (default 1)')
+    .option('--no-fc-lr5', "train the classifier at the base lr (main.py: x5 weight, x10 bias unless fine-tuning on the same dataset)")
     .option('--seed <n>', 'seed of shuffling, augmentation and init', '0')
     .option('--device <d>', 'cpu | cuda | auto', 'cpu')
     .option('--threads <n>', 'onnxruntime threads (0: its default)', '0')
