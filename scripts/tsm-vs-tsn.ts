@@ -12,7 +12,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../src/checkpoint/index.js';
@@ -129,8 +129,10 @@ async function main(): Promise<void> {
     rmSync(rootModel, { recursive: true, force: true });
     await waitQuiet();
     const rec = tsm(trainArgs(data, name === 'TSM' ? 'tsm' : 'tsn', rootModel, join(work, `cmp-log-${name.toLowerCase()}`)));
-    const weights = join(rootModel, `${name.toLowerCase()}.pth`);
-    await writeWeightsOnly(trainedCheckpoint(rootModel), weights);
+    const ckpt = trainedCheckpoint(rootModel);
+    // the store name configures the model for every loader: `..._mobilenetv2_avg_segment4_...` has no shift
+    const weights = join(rootModel, `${basename(dirname(ckpt))}.pth`);
+    await writeWeightsOnly(ckpt, weights);
     return { name, weights, commands: [rec] };
   };
 

@@ -20,8 +20,8 @@ export type DefaultModelVariant = keyof typeof DEFAULT_MODEL_VARIANTS;
 /** One trained variant in the model card. */
 export interface DefaultModelEntry {
   readonly description: string;
-  /** File names inside the model folder. */
-  readonly files: { readonly weights: string; readonly onnx: string; readonly onlineOnnx?: string };
+  /** File names inside the model folder: the clip model's weights and ONNX, the online model's step ONNX. */
+  readonly files: { readonly weights?: string; readonly onnx?: string; readonly onlineOnnx?: string };
   /** `tsm test` on clips of another seed than the training set. */
   readonly heldOut: {
     readonly top1: number;

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 import { DEFAULT_OPSET, type Graph, GraphBuilder, encodeOnnx } from '../graph/index.js';
+import { parseCheckpointName } from '../models/config.js';
 import { ONLINE_INPUT_MEAN, ONLINE_INPUT_STD, ONLINE_STEP_NAMES, type OnlineMobileNetV2, resolveInputSize } from '../models/online-mobilenet-v2.js';
 import { type TsnOverrides, loadTsnCheckpoint } from '../models/load.js';
 import { loadOnlineMobileNetV2 } from '../models/online.js';
@@ -211,7 +212,10 @@ export async function exportCheckpoint(opts: ExportCheckpointOptions): Promise<E
     const segments = opts.overrides?.numSegments;
     if (segments !== undefined && segments !== 1) opts.onNote?.(`--segments ${segments} is ignored for --online: the online model takes one frame per step`);
     const { model, layout } = await loadOnlineMobileNetV2(opts.weights, { widthMult: opts.widthMult, numClasses: opts.overrides?.numClass });
-    if (layout === 'tsn') opts.onNote?.('a TSN TSM-MobileNetV2 checkpoint: the online model shifts one way only (past to present), so its outputs differ from the clip model');
+    // a checkpoint trained with --online-shift (`_online` in its name) already shifts one way only
+    if (layout === 'tsn' && parseCheckpointName(opts.weights).shiftMode !== 'online') {
+      opts.onNote?.('a TSN TSM-MobileNetV2 checkpoint: the online model shifts one way only (past to present), so its outputs differ from the clip model (tsm train --online-shift trains weights that run unchanged)');
+    }
     return writeExport(buildOnlineExportGraph(model, { inputSize: opts.inputSize, opset: opts.opset, labels: opts.labels }), opts.out);
   }
   const { model, resolved } = await loadTsnCheckpoint(opts.weights, opts.overrides ?? {}, { onNote: opts.onNote });

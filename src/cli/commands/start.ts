@@ -122,16 +122,17 @@ export async function runStart(opts: StartOptions, out: NodeJS.WritableStream = 
     }
     const correct = clips.filter((c) => c.predicted === c.truth).length;
     out.write(`\naccuracy: ${correct}/${clips.length} = ${pct(correct / clips.length)}\n`);
-    if (opts.out) out.write(`the clips are in ${rel(join(dir, 'frames'))} (tsm predict --weights ${rel(weights)} --input-size ${card.input.inputSize} <folder>)\n`);
+    if (opts.out) out.write(`the clips are in ${rel(join(dir, 'frames'))} (npx tsm predict --weights ${rel(weights)} --input-size ${card.input.inputSize} <folder>)\n`);
     out.write(
       [
         '',
         'Next:',
         '  npm run demo:web             the browser demo with the online version of this model (webcam or a video file)',
-        '  tsm demo --input VIDEO       the same online model in the terminal, frame by frame',
-        `  tsm predict --weights ${rel(weights)} --input-size ${card.input.inputSize} FOLDER_OR_VIDEO...`,
+        '  npx tsm demo --input VIDEO   the same online model in the terminal, frame by frame',
+        `  npx tsm predict --weights ${rel(weights)} --input-size ${card.input.inputSize} FOLDER_OR_VIDEO...`,
         '  npm run train:default        rebuild this model from nothing (scripts/train-default.ts)',
-        'Read on: README.md ("Quick start", "The default model", "TSM vs TSN", "Benchmarks"), docs/results.md, docs/evaluate.md',
+        'Read on: README.md ("Fine-tune on your videos", "Run in the browser", "Results: TSM vs TSN, reproduced here", "Benchmarks"),',
+        `  ${rel(join(model.dir, 'model.json'))} (how this model was made), docs/results.md, docs/training.md, docs/evaluate.md`,
         '',
       ].join('\n'),
     );
