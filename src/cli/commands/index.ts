@@ -1,8 +1,8 @@
 /** Every `tsm` verb, registered in this order. Each file registers one verb (or a small family) on the program. */
 import type { Command } from 'commander';
-import { registerZoo } from './zoo.js';
 import { registerInfer } from './infer.js';
 import { registerTrain } from './train.js';
+import { registerZoo } from './zoo.js';
 import { registerDemo } from './demo.js';
 import { registerExport } from './export.js';
 import { registerInferOnline } from './infer-online.js';
@@ -18,4 +18,4 @@ import { registerStart } from './start.js';
 /** Adds one verb (its flags, help and action) to the program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerInspectCheckpoint, registerZoo, registerExport, registerDemo, registerTest, registerPredict, registerMergeScores, registerStart];
+export const COMMANDS: readonly RegisterCommand[] = [registerInfer, registerInferOnline, registerTrain, registerExtractFrames, registerMakeLists, registerMakeSynthetic, registerExport, registerDemo, registerZoo, registerInspectCheckpoint, registerTest, registerPredict, registerMergeScores, registerStart];
