@@ -26,22 +26,10 @@ export interface SessionOptions {
 /** Feeds and fetches by graph value name. */
 export type TensorMap = Readonly<Record<string, HostTensor>>;
 
-const ORT_TYPE: Readonly<Partial<Record<DType, ort.Tensor.Type>>> = {
-  float32: 'float32',
-  float64: 'float64',
-  float16: 'float16',
-  int64: 'int64',
-  int32: 'int32',
-  int8: 'int8',
-  uint8: 'uint8',
-  bool: 'bool',
-};
-
 /** Wraps a host tensor as an onnxruntime tensor (no copy). */
 export function toOrtTensor(t: HostTensor): ort.Tensor {
-  const type = ORT_TYPE[t.dtype];
-  if (!type) throw new ShapeError(`dtype ${t.dtype} cannot be passed to onnxruntime`);
-  return new ort.Tensor(type, t.data as ort.Tensor.DataType, t.shape as number[]);
+  // NOTE: every DType name is also onnxruntime's name for that element type (float16 as raw Uint16 bits).
+  return new ort.Tensor(t.dtype satisfies ort.Tensor.Type, t.data as ort.Tensor.DataType, t.shape as number[]);
 }
 
 /** Copies nothing: views an onnxruntime CPU tensor as a host tensor. */
