@@ -109,10 +109,10 @@ export function tsm(args: readonly string[]): CommandRecord {
   return { command: shown, seconds: Math.round((performance.now() - t0) / 100) / 10 };
 }
 
-/** Waits until the 1-minute load average is below 1.5, or `maxS` seconds pass. */
-export async function waitQuiet(maxS = 900): Promise<number> {
+/** Waits until the 1-minute load average is below 1.5, or `maxS` seconds pass; returns the load then. */
+export async function waitQuiet(maxS = 900, what = 'training'): Promise<number> {
   const until = Date.now() + maxS * 1000;
-  if (loadavg()[0] >= 1.5) process.stdout.write(`load average ${loadavg()[0].toFixed(2)}: waiting for a quiet machine before training (up to ${maxS} s)\n`);
+  if (loadavg()[0] >= 1.5) process.stdout.write(`load average ${loadavg()[0].toFixed(2)}: waiting for a quiet machine before ${what} (up to ${maxS} s)\n`);
   while (loadavg()[0] >= 1.5 && Date.now() < until) await new Promise((r) => setTimeout(r, 10_000));
   return loadavg()[0];
 }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { readDefaultModel } from '../../src/deploy/default-model.js';
+import { findDefaultOnlineOnnx, readDefaultModel } from '../../src/deploy/default-model.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const tsm = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin', 'tsm.js'), ...args], { encoding: 'utf8', cwd: ROOT });
@@ -22,6 +22,8 @@ test('the shipped default model has its card, weights, clip ONNX and online ONNX
   assert.ok(model, 'models/default/model.json is missing: run npm run train:default');
   const files = [model.file('clip', 'weights'), model.file('clip', 'onnx'), model.file('online', 'onlineOnnx')];
   for (const f of files) assert.ok(f !== undefined && existsSync(f), `missing ${f}`);
+  assert.equal(findDefaultOnlineOnnx(), model.file('online', 'onlineOnnx'), 'tsm demo and the web demo pick the shipped online model');
+  assert.equal(readDefaultModel(join(tmpdir(), 'no-such-model-dir')), undefined);
   const sizes = Object.values(model.card.models).flatMap((m) => Object.values(m?.sizes ?? {}));
   const total = sizes.reduce((a, b) => a + b, 0);
   assert.ok(total > 1e6 && total < 16e6, `shipped model files total ${total} bytes`);
