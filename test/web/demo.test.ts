@@ -54,16 +54,18 @@ async function waitFor(page: Page, done: (s: DemoState) => boolean, ms: number):
   return s;
 }
 
-/** Labels seen while polling for `ms`, with repeats collapsed. */
-async function labelRuns(page: Page, ms: number): Promise<string[]> {
-  const seen: string[] = [];
+/** Labels seen while polling for `ms` (repeats collapsed), and the highest top-1 score seen. */
+async function labelRuns(page: Page, ms: number): Promise<{ runs: string[]; bestScore: number }> {
+  const runs: string[] = [];
+  let bestScore = 0;
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    const { label } = await demoState(page);
-    if (label && seen[seen.length - 1] !== label) seen.push(label);
+    const { label, top } = await demoState(page);
+    if (label && runs[runs.length - 1] !== label) runs.push(label);
+    bestScore = Math.max(bestScore, top[0]?.score ?? 0);
     await page.waitForTimeout(150);
   }
-  return seen;
+  return { runs, bestScore };
 }
 
 test('the build has no Node built-ins in the page bundle and ships the ORT wasm files', () => {
@@ -89,7 +91,7 @@ test('webcam (fake camera): frames are processed one at a time, the label follow
     assert.equal(first.backend, 'wasm');
     assert.ok((first.threads ?? 0) >= 1);
     // the clip loops through 2 s of each colour; in 9 s every colour's label must show, in clip order
-    const runs = await labelRuns(page, 9_000);
+    const { runs, bestScore } = await labelRuns(page, 9_000);
     const wanted = RGB_CLASSES.map(({ cls }) => JESTER_LABELS[cls]);
     for (const w of wanted) assert.ok(runs.includes(w), `label ${w} never shown; labels seen: ${runs.join(' -> ')}`);
     const i = runs.indexOf(wanted[0]);
@@ -99,7 +101,9 @@ test('webcam (fake camera): frames are processed one at a time, the label follow
     assert.ok(s.frames > first.frames + 20, `only ${s.frames - first.frames} frames in 9 s`);
     assert.ok(s.fps > 0 && s.modelMs > 0 && s.totalMs >= s.modelMs);
     assert.equal(s.top.length, 5);
-    assert.ok(s.top[0].score > 0.5, `top-1 score ${s.top[0].score}`);
+    // one instant may fall on a colour change, where the shift buffers still hold the last colour: judge the
+    // confidence over the whole window, not at the moment this line runs
+    assert.ok(bestScore > 0.5, `top-1 score never above 0.5 in 9 s (best ${bestScore})`);
     // what is on screen
     assert.equal(await page.locator('#top5 li').count(), 5);
     assert.equal(await page.locator('#label').textContent(), s.label);
@@ -127,7 +131,7 @@ test('no camera: the page offers a video file, and runs on the file it is given'
     const s = await waitFor(page, (x) => x.frames >= 15 || x.status === 'error', 60_000);
     assert.equal(s.source, 'file');
     assert.equal(await page.locator('#picker').isHidden(), true);
-    const runs = await labelRuns(page, 7_000);
+    const { runs } = await labelRuns(page, 7_000);
     assert.ok(runs.length >= 2, `the label never changed on the file: ${runs.join(' -> ')}`);
     const shot = join(dir, 'file.png');
     await page.screenshot({ path: shot });
