@@ -1,6 +1,6 @@
 /**
  * Training-loader throughput: clips/s of decode + augment (GroupMultiScaleCrop 224 + flip) + collate, 8 segments,
- * batch 8, 2 workers, ours (sharp, worker_threads) vs PyTorch's DataLoader with PIL doing the same transforms
+ * batch 8, 2 workers, ours (libjpeg-turbo decode + JS Pillow-exact resize, worker_threads) vs PyTorch's DataLoader with PIL doing the same transforms
  * (bench/data_loader_ref.py, Debian python3-torch). Both read the same generated 340x256 JPEG frames.
  *
  *   npx tsx bench/data-loader.ts [--videos 24] [--batches 30]
@@ -81,7 +81,7 @@ const oursRate = await ours(root, list);
 const torchOut = execFileSync('/usr/bin/python3', [ref, root, list, '--segments', String(SEGMENTS), '--batch-size', String(BATCH), '--workers', String(WORKERS), '--batches', String(BATCHES)], { encoding: 'utf8' });
 const torchRate = (JSON.parse(torchOut.trim().split('\n').pop() as string) as { clips_per_s: number }).clips_per_s;
 console.log(`training loader, ${SEGMENTS} segments, 224 crops, batch ${BATCH}, ${WORKERS} workers, ${VIDEOS} videos of 340x256 JPEGs`);
-console.log(`  ours (sharp + worker_threads): ${oursRate.toFixed(1)} clips/s`);
+console.log(`  ours (worker_threads):         ${oursRate.toFixed(1)} clips/s`);
 console.log(`  PyTorch DataLoader + PIL:      ${torchRate.toFixed(1)} clips/s`);
 console.log(`  ratio ours / PyTorch:          ${(oursRate / torchRate).toFixed(2)}`);
 printBenchResult({

@@ -1,9 +1,12 @@
 /**
- * Decoded frames and the pixel operations the group transforms need. Decoding and resizing run in sharp (libvips);
- * crops, flips and inversions are plain copies in JS. Node only (sharp).
+ * Decoded frames and the pixel operations the group transforms need, each as PIL computes it, pixel for pixel:
+ * decoding through libjpeg-turbo or sharp, and resizing, crops, flips and inversions in JS (a port of Pillow's
+ * resampler, so that training and test inputs equal the original's). Node only.
  */
-import sharp, { type Sharp } from 'sharp';
-import { DataError, UsageError, invariant } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import sharp from 'sharp';
+import { DataError, UsageError } from '../errors.js';
+import { decodeJpegFast } from './jpeg.js';
 
 /** A decoded 8-bit image, rows top to bottom, channels interleaved (HWC), as PIL's `np.array(img)`. */
 export interface Image {
@@ -61,59 +64,39 @@ function dropChannels(data: Uint8Array, n: number, channels: number): Uint8Array
   return out;
 }
 
+/** How {@link decodeImage} decodes. */
+export interface DecodeOptions {
+  /**
+   * Decode JPEGs with libjpeg-turbo's fast integer IDCT (optional `@julusian/jpeg-turbo`; about 4x faster than sharp
+   * at frame sizes). Pixels then differ from PIL's by about one level of 255 (a few at most), far below what training
+   * augmentation changes, so the training loader uses it; evaluation keeps the exact decode. Ignored (exact decode)
+   * when the package is not installed or refuses the file. @default false
+   */
+  readonly fast?: boolean;
+}
+
 /**
- * Decodes an image file (JPEG, PNG, ...) or an encoded buffer to RGB or L, as PIL's `Image.open(p).convert(mode)`.
+ * Decodes an image file (JPEG, PNG, ...) or an encoded buffer to RGB or L, as PIL's `Image.open(p).convert(mode)`,
+ * pixel for pixel (sharp, whose libjpeg uses PIL's accurate IDCT), or nearly so with `fast`.
  * @param source a file path or the encoded bytes
  * @param mode @default 'RGB'
  * @throws {DataError} naming the file when it is missing, truncated or not an image
  * @example const img = await decodeImage('frames/v1/img_00001.jpg'); img.width // 340
  */
-export async function decodeImage(source: string | Uint8Array, mode: ImageMode = 'RGB'): Promise<Image> {
+export async function decodeImage(source: string | Uint8Array, mode: ImageMode = 'RGB', options: DecodeOptions = {}): Promise<Image> {
+  const what = typeof source === 'string' ? source : `an encoded image of ${source.byteLength} bytes`;
   try {
-    const input = typeof source === 'string' ? source : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-    const { data, info } = await sharp(input, { failOn: 'truncated' }).raw().toBuffer({ resolveWithObject: true });
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    return toMode(bytes, info.width, info.height, info.channels, mode);
+    // NOTE: a synchronous read: frames are small and usually in the page cache, where fs.promises' chunked reads
+    // cost more than the read itself; loader workers are threads of their own
+    const bytes = typeof source === 'string' ? readFileSync(source) : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
+    const fast = options.fast ? decodeJpegFast(bytes) : undefined;
+    if (fast) return toMode(fast.data, fast.width, fast.height, 3, mode);
+    const { data, info } = await sharp(bytes, { failOn: 'truncated' }).raw().toBuffer({ resolveWithObject: true });
+    return toMode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), info.width, info.height, info.channels, mode);
   } catch (cause) {
-    const what = typeof source === 'string' ? source : `an encoded image of ${source.byteLength} bytes`;
-    throw new DataError(`cannot decode ${what}: ${(cause as Error).message}`, { cause });
+    const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'the file does not exist' : (cause as Error).message;
+    throw new DataError(`cannot decode ${what}: ${reason}`, { cause });
   }
-}
-
-/** Width and height from an image file's header, without decoding it. */
-export async function imageSize(path: string): Promise<{ width: number; height: number }> {
-  try {
-    const m = await sharp(path).metadata();
-    return { width: m.width ?? 0, height: m.height ?? 0 };
-  } catch (cause) {
-    throw new DataError(`cannot decode ${path}: ${(cause as Error).message}`, { cause });
-  }
-}
-
-/**
- * Decodes an RGB file, crops it and resizes the crop (bilinear, as {@link resizeBilinear}) in one libvips pipeline,
- * which saves a decode-sized copy and a second sharp call per frame. Gives the same pixels as
- * `resizeBilinear(cropImage(await decodeImage(path), ...), width, height)`.
- * @throws {DataError} naming the file when it is missing or broken
- */
-export async function decodeCropResize(
-  path: string,
-  crop: { readonly x: number; readonly y: number; readonly w: number; readonly h: number },
-  width: number,
-  height: number,
-): Promise<Image> {
-  let img: Image;
-  try {
-    let s = sharp(path, { failOn: 'truncated' }).extract({ left: crop.x, top: crop.y, width: crop.w, height: crop.h });
-    const shrinkW = Math.min(width, crop.w);
-    const shrinkH = Math.min(height, crop.h);
-    if (shrinkW < crop.w || shrinkH < crop.h) s = s.resize(shrinkW, shrinkH, { fit: 'fill', kernel: 'linear' });
-    const { data, info } = await s.raw().toBuffer({ resolveWithObject: true });
-    img = toMode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), info.width, info.height, info.channels, 'RGB');
-  } catch (cause) {
-    throw new DataError(`cannot decode ${path}: ${(cause as Error).message}`, { cause });
-  }
-  return width > img.width || height > img.height ? resizeBilinearPillow(img, width, height) : img;
 }
 
 /** Encodes an image as JPEG (sharp, libjpeg with 4:2:0 chroma as PIL's default). */
@@ -123,152 +106,195 @@ export async function encodeJpeg(img: Image, quality = 90): Promise<Buffer> {
     .toBuffer();
 }
 
-function rawInput(img: Image): Sharp {
-  return sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
-}
-
-async function rawOutput(s: Sharp, channels: 1 | 3): Promise<Image> {
-  // NOTE: some libvips operations (extend) promote a 1-band raw input to sRGB; ask for b-w back
-  const { data, info } = await (channels === 1 ? s.toColourspace('b-w') : s).raw().toBuffer({ resolveWithObject: true });
-  invariant(info.channels === channels, () => `sharp returned ${info.channels} channels, expected ${channels}`);
-  return makeImage(info.width, info.height, channels, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-}
-
-/**
- * Resizes to `width` x `height` with PIL's `BILINEAR` semantics (what `GroupScale` and `GroupMultiScaleCrop` use).
- * NOTE: shrinking axes go through sharp (libvips reduce with a linear kernel, which widens the triangle filter by the
- * scale factor as Pillow does); enlarging axes go through {@link resizeBilinearPillow}, because sharp's upsampler
- * uses another pixel alignment (off by a quarter pixel at 2x). Measured against PIL: shrinking within 4 levels of
- * 255 (mean 0.25), enlarging identical; see test/data/transforms-golden.test.ts.
- * @throws {UsageError} for a non-positive size
- */
-export async function resizeBilinear(img: Image, width: number, height: number): Promise<Image> {
-  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) {
-    throw new UsageError(`resize: expected a positive integer size, got ${width}x${height}`);
-  }
-  let cur = img;
-  if (width < cur.width || height < cur.height) {
-    const w = Math.min(width, cur.width);
-    const h = Math.min(height, cur.height);
-    cur = await rawOutput(rawInput(cur).resize(w, h, { fit: 'fill', kernel: 'linear' }), img.channels);
-  }
-  if (width > cur.width || height > cur.height) cur = resizeBilinearPillow(cur, width, height);
-  return cur;
-}
-
 /** Pillow's fixed-point precision for 8-bit resampling (`PRECISION_BITS = 32 - 8 - 2`). */
 const PRECISION_BITS = 22;
 
-/** Per output pixel: first input pixel, tap count, and fixed-point weights (Pillow's `precompute_coeffs`). */
+/**
+ * Pillow's `precompute_coeffs` for the triangle filter, laid out with one tap count for every output pixel: output
+ * `i` reads inputs `start[i] .. start[i] + taps - 1` with weights `weights[i * taps ..]`. Pillow's own windows vary
+ * in length by one; a short window is padded with zero weights (moved left at the far edge so that it stays inside
+ * the input), which changes no sum and lets the passes below run without a branch per pixel.
+ */
 interface Coeffs {
   readonly start: Int32Array;
-  readonly taps: Int32Array;
+  readonly taps: number;
   readonly weights: Int32Array;
-  readonly ksize: number;
+}
+
+const coeffCache = new Map<string, Coeffs>();
+
+/** {@link computeBilinearCoeffs}, cached: a loader sees the same few (crop, output) size pairs over and over. */
+function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
+  const key = `${inSize}>${outSize}`;
+  let c = coeffCache.get(key);
+  if (!c) {
+    if (coeffCache.size >= 256) coeffCache.clear();
+    c = computeBilinearCoeffs(inSize, outSize);
+    coeffCache.set(key, c);
+  }
+  return c;
 }
 
 /** Triangle-filter coefficients mapping `inSize` to `outSize`, widened by the scale when shrinking (antialias). */
-function bilinearCoeffs(inSize: number, outSize: number): Coeffs {
+function computeBilinearCoeffs(inSize: number, outSize: number): Coeffs {
   const scale = inSize / outSize;
   const filterScale = Math.max(scale, 1);
   const support = filterScale; // bilinear support 1.0, times the filter scale
-  const ksize = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const taps = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * ksize);
-  const k = new Float64Array(ksize);
+  const windows: { xmin: number; w: number[] }[] = [];
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
     const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
     const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
+    const k: number[] = [];
     let ww = 0;
     for (let x = 0; x < xmax; x++) {
       const t = Math.abs((x + xmin - center + 0.5) / filterScale);
-      k[x] = t < 1 ? 1 - t : 0;
+      k.push(t < 1 ? 1 - t : 0);
       ww += k[x];
     }
-    for (let x = 0; x < xmax; x++) {
-      const w = ww === 0 ? 0 : k[x] / ww;
-      // NOTE: Pillow rounds half away from zero when converting the weights to fixed point
-      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * (1 << PRECISION_BITS)) : Math.trunc(0.5 + w * (1 << PRECISION_BITS));
-    }
-    start[xx] = xmin;
-    taps[xx] = xmax;
+    // NOTE: Pillow rounds half away from zero when converting the weights to fixed point
+    const w = k.map((v) => (ww === 0 ? 0 : v / ww)).map((v) => (v < 0 ? Math.trunc(-0.5 + v * (1 << PRECISION_BITS)) : Math.trunc(0.5 + v * (1 << PRECISION_BITS))));
+    windows.push({ xmin, w });
   }
-  return { start, taps, weights, ksize };
+  const taps = Math.min(Math.max(...windows.map((x) => x.w.length)), inSize);
+  const start = new Int32Array(outSize);
+  const weights = new Int32Array(outSize * taps);
+  windows.forEach(({ xmin, w }, i) => {
+    const s = Math.min(xmin, inSize - taps);
+    start[i] = s;
+    w.forEach((v, t) => (weights[i * taps + xmin - s + t] = v));
+  });
+  return { start, taps, weights };
 }
 
-/** Pillow's horizontal resampling pass over all rows. */
-function resampleHorizontal(img: Image, width: number): Image {
-  const { start, taps, weights, ksize } = bilinearCoeffs(img.width, width);
+/** A rectangle of an image: left, top, width, height. */
+export interface Region {
+  readonly x: number;
+  readonly y: number;
+  readonly w: number;
+  readonly h: number;
+}
+
+let scratch = new Uint8Array(0);
+
+/** A buffer for an intermediate result that is dead once the next pass has read it (saves allocation and GC). */
+function scratchBuffer(n: number): Uint8Array {
+  if (scratch.length < n) scratch = new Uint8Array(n);
+  return scratch.subarray(0, n);
+}
+
+/**
+ * Pillow's horizontal resampling pass over the rows of `box`, treating the box as the whole image (a crop).
+ * @param intermediate write into the shared scratch buffer: the result must be consumed before the next call
+ */
+function resampleHorizontal(img: Image, box: Region, width: number, intermediate: boolean): Image {
+  const { start, taps, weights } = bilinearCoeffs(box.w, width);
   const c = img.channels;
-  const out = new Uint8Array(width * img.height * c);
+  const out = intermediate ? scratchBuffer(width * box.h * c) : new Uint8Array(width * box.h * c);
+  const src = img.data;
+  const stride = img.width * c;
+  const half = 1 << (PRECISION_BITS - 1);
+  // NOTE: products stay below 255 * 2^22 < 2^30 and sums below 2^31 (bilinear weights are non-negative and sum to
+  // 2^22 give or take half a unit per tap), so Math.imul and `| 0` keep V8 on int32 arithmetic, several times faster
+  // than the float path it takes when a product might overflow. For the same reason a sum never exceeds 255.5 * 2^22,
+  // so Pillow's clip to [0, 255] never applies and is left out.
+  if (c === 3 && taps === 3) {
+    // the common case (frames shrunk by less than 1.5x, or enlarged): unrolled
+    for (let y = 0, row = (box.y * img.width + box.x) * 3, o = 0; y < box.h; y++, row += stride) {
+      for (let i = 0; i < width; i++) {
+        const p = row + start[i] * 3;
+        const w0 = weights[3 * i];
+        const w1 = weights[3 * i + 1];
+        const w2 = weights[3 * i + 2];
+        out[o++] = ((half + Math.imul(src[p], w0) + Math.imul(src[p + 3], w1) + Math.imul(src[p + 6], w2)) | 0) >> PRECISION_BITS;
+        out[o++] = ((half + Math.imul(src[p + 1], w0) + Math.imul(src[p + 4], w1) + Math.imul(src[p + 7], w2)) | 0) >> PRECISION_BITS;
+        out[o++] = ((half + Math.imul(src[p + 2], w0) + Math.imul(src[p + 5], w1) + Math.imul(src[p + 8], w2)) | 0) >> PRECISION_BITS;
+      }
+    }
+    return makeImage(width, box.h, c, out);
+  }
+  return resampleHorizontalGeneric(img, box, width, out, start, taps, weights);
+}
+
+/** {@link resampleHorizontal} for any channel and tap count. */
+function resampleHorizontalGeneric(img: Image, box: Region, width: number, out: Uint8Array, start: Int32Array, taps: number, weights: Int32Array): Image {
+  const c = img.channels;
   const src = img.data;
   const half = 1 << (PRECISION_BITS - 1);
-  // NOTE: sums stay below 255 * 2^22 + 2^21 < 2^31 (bilinear weights are non-negative), so int32 shifts are exact;
-  // Uint8Array stores clamp nothing, hence the explicit clamp to 255
-  for (let y = 0; y < img.height; y++) {
-    const row = y * img.width * c;
-    let o = y * width * c;
-    for (let xx = 0; xx < width; xx++) {
-      const n = taps[xx];
-      const wo = xx * ksize;
-      let p = row + start[xx] * c;
-      if (c === 3) {
-        let s0 = half;
-        let s1 = half;
-        let s2 = half;
-        for (let t = 0; t < n; t++, p += 3) {
-          const w = weights[wo + t];
-          s0 += src[p] * w;
-          s1 += src[p + 1] * w;
-          s2 += src[p + 2] * w;
-        }
-        out[o++] = Math.min(255, s0 >> PRECISION_BITS);
-        out[o++] = Math.min(255, s1 >> PRECISION_BITS);
-        out[o++] = Math.min(255, s2 >> PRECISION_BITS);
-      } else {
-        let s0 = half;
-        for (let t = 0; t < n; t++, p++) s0 += src[p] * weights[wo + t];
-        out[o++] = Math.min(255, s0 >> PRECISION_BITS);
+  for (let y = 0, o = 0; y < box.h; y++) {
+    const row = ((box.y + y) * img.width + box.x) * c;
+    for (let i = 0; i < width; i++) {
+      for (let k = 0; k < c; k++) {
+        let s = half;
+        for (let t = 0, p = row + start[i] * c + k; t < taps; t++, p += c) s = (s + Math.imul(src[p], weights[i * taps + t])) | 0;
+        out[o++] = s >> PRECISION_BITS;
       }
     }
   }
-  return makeImage(width, img.height, c, out);
+  return makeImage(width, box.h, c, out);
 }
 
-/** Pillow's vertical resampling pass, accumulated row by row for sequential memory access. */
+/** Pillow's vertical resampling pass: each output row is a weighted sum of a few whole input rows. */
 function resampleVertical(img: Image, height: number): Image {
-  const { start, taps, weights, ksize } = bilinearCoeffs(img.height, height);
+  const { start, taps, weights } = bilinearCoeffs(img.height, height);
   const rowLen = img.width * img.channels;
   const out = new Uint8Array(rowLen * height);
   const src = img.data;
-  const acc = new Int32Array(rowLen);
   const half = 1 << (PRECISION_BITS - 1);
   for (let yy = 0; yy < height; yy++) {
-    acc.fill(half);
-    const n = taps[yy];
-    const wo = yy * ksize;
-    for (let t = 0; t < n; t++) {
-      const w = weights[wo + t];
-      const r = (start[yy] + t) * rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] += src[r + i] * w;
-    }
+    const wo = yy * taps;
+    const r0 = start[yy] * rowLen;
     const o = yy * rowLen;
-    for (let i = 0; i < rowLen; i++) out[o + i] = Math.min(255, acc[i] >> PRECISION_BITS);
+    // NOTE: int32 arithmetic as in resampleHorizontal; the common 2- and 3-tap cases are unrolled
+    if (taps === 2) {
+      const w0 = weights[wo];
+      const w1 = weights[wo + 1];
+      const r1 = r0 + rowLen;
+      for (let i = 0; i < rowLen; i++) out[o + i] = ((half + Math.imul(src[r0 + i], w0) + Math.imul(src[r1 + i], w1)) | 0) >> PRECISION_BITS;
+    } else if (taps === 3) {
+      const w0 = weights[wo];
+      const w1 = weights[wo + 1];
+      const w2 = weights[wo + 2];
+      const r1 = r0 + rowLen;
+      const r2 = r1 + rowLen;
+      for (let i = 0; i < rowLen; i++) {
+        out[o + i] = ((half + Math.imul(src[r0 + i], w0) + Math.imul(src[r1 + i], w1) + Math.imul(src[r2 + i], w2)) | 0) >> PRECISION_BITS;
+      }
+    } else {
+      for (let i = 0; i < rowLen; i++) {
+        let s = half;
+        for (let t = 0, r = r0 + i; t < taps; t++, r += rowLen) s = (s + Math.imul(src[r], weights[wo + t])) | 0;
+        out[o + i] = s >> PRECISION_BITS;
+      }
+    }
   }
   return makeImage(img.width, height, img.channels, out);
 }
 
 /**
- * Pillow's `resize(size, BILINEAR)` in JS, bit for bit: horizontal pass then vertical pass, each rounded to 8 bits.
- * Used for enlarging (sharp's upsampler uses another pixel alignment).
+ * Resizes to `width` x `height` as PIL's `resize(size, BILINEAR)`, bit for bit: Pillow's separable triangle filter
+ * (widened by the scale when shrinking, i.e. antialiased) in its 22-bit fixed point, horizontal pass then vertical
+ * pass, each rounded to 8 bits. This is what `GroupScale` and `GroupMultiScaleCrop` use.
+ * @param box resize only this region, with the pixels of `cropImage(img, box...)` then `resizeBilinear`, without
+ *   the copy (not PIL's `box` argument, whose filter reaches outside the box)
+ * @throws {UsageError} for a non-positive size
+ * @throws {DataError} when `box` is not inside the image
  */
-export function resizeBilinearPillow(img: Image, width: number, height: number): Image {
-  let cur = img;
-  if (width !== cur.width) cur = resampleHorizontal(cur, width);
+export function resizeBilinear(img: Image, width: number, height: number, box?: Region): Image {
+  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0)) {
+    throw new UsageError(`resize: expected a positive integer size, got ${width}x${height}`);
+  }
+  const b = box ?? { x: 0, y: 0, w: img.width, h: img.height };
+  let cur = width !== b.w ? resampleHorizontal(checkRegion(img, b), b, width, height !== b.h) : cropImage(img, b.x, b.y, b.w, b.h);
   if (height !== cur.height) cur = resampleVertical(cur, height);
   return cur;
+}
+
+function checkRegion(img: Image, { x, y, w, h }: Region): Image {
+  if (x < 0 || y < 0 || x + w > img.width || y + h > img.height || w <= 0 || h <= 0 || ![x, y, w, h].every(Number.isInteger)) {
+    throw new DataError(`crop ${w}x${h} at (${x}, ${y}) does not fit in a ${img.width}x${img.height} image`);
+  }
+  return img;
 }
 
 /**
@@ -277,9 +303,7 @@ export function resizeBilinearPillow(img: Image, width: number, height: number):
  */
 export function cropImage(img: Image, left: number, top: number, width: number, height: number): Image {
   if (left === 0 && top === 0 && width === img.width && height === img.height) return img;
-  if (left < 0 || top < 0 || left + width > img.width || top + height > img.height || width <= 0 || height <= 0) {
-    throw new DataError(`crop ${width}x${height} at (${left}, ${top}) does not fit in a ${img.width}x${img.height} image`);
-  }
+  checkRegion(img, { x: left, y: top, w: width, h: height });
   const c = img.channels;
   const out = new Uint8Array(width * height * c);
   const rowBytes = width * c;
@@ -296,10 +320,14 @@ export function flipImage(img: Image): Image {
   const out = new Uint8Array(data.length);
   for (let y = 0; y < height; y++) {
     const row = y * width * c;
-    for (let x = 0; x < width; x++) {
-      const s = row + x * c;
-      const d = row + (width - 1 - x) * c;
-      for (let k = 0; k < c; k++) out[d + k] = data[s + k];
+    if (c === 3) {
+      for (let s = row, d = row + (width - 1) * 3; d >= row; s += 3, d -= 3) {
+        out[d] = data[s];
+        out[d + 1] = data[s + 1];
+        out[d + 2] = data[s + 2];
+      }
+    } else {
+      for (let x = 0; x < width; x++) out[row + width - 1 - x] = data[row + x];
     }
   }
   return makeImage(width, height, c, out);

@@ -26,9 +26,9 @@ export {
   type DatasetSpec, type DatasetConfig, type DatasetManifest, type ModalityLayout, type ResolveDatasetOptions,
 } from './dataset-config.js';
 export {
-  decodeImage, decodeCropResize, imageSize, encodeJpeg, resizeBilinear, resizeBilinearPillow, cropImage, flipImage,
+  decodeImage, encodeJpeg, resizeBilinear, cropImage, flipImage,
   invertImage, makeImage,
-  type Image, type ImageMode,
+  type Image, type ImageMode, type DecodeOptions, type Region,
 } from './image.js';
 export {
   GroupScale, GroupCenterCrop, GroupRandomCrop, GroupMultiScaleCrop, GroupRandomHorizontalFlip, GroupOverSample,

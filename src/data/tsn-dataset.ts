@@ -4,11 +4,11 @@
  */
 import { DataError, UsageError } from '../errors.js';
 import { hostTensor, type HostTensor } from '../tensor/index.js';
-import { decodeCropResize, decodeImage, imageSize, makeImage, type Image } from './image.js';
+import { decodeImage, makeImage, type Image } from './image.js';
 import { checkRecords, framePaths, MIN_FRAMES, readListFile, type Modality, type RecordProblem, type VideoRecord } from './list-file.js';
 import { RandomState } from './random.js';
 import { framesToLoad, segmentIndices, type SamplingMode } from './sampling.js';
-import { buildTransforms, GroupCompose, GroupMultiScaleCrop, normalizationFor, normalizeInto, stackedChannels, type NormalizeSpec, type TransformSpec } from './transforms.js';
+import { buildTransforms, GroupCompose, normalizationFor, normalizeInto, stackedChannels, type NormalizeSpec, type TransformSpec } from './transforms.js';
 
 /** Options of {@link TSNDataSet}: the original's constructor arguments in camelCase, plus checking switches. */
 export interface TSNDataSetOptions {
@@ -44,6 +44,12 @@ export interface TSNDataSetOptions {
   readonly checkFrames?: boolean;
   /** Drop records whose frame folder is missing or too short instead of throwing. @default false */
   readonly skipMissing?: boolean;
+  /**
+   * Decode JPEG frames with libjpeg-turbo's fast IDCT (a few levels of 255 from PIL's pixels; see
+   * `DecodeOptions.fast`). @default true with training sampling (`randomShift` and not `testMode`), else false, so
+   * evaluation sees exactly the original's inputs
+   */
+  readonly fastDecode?: boolean;
 }
 
 /** One loaded clip. */
@@ -101,6 +107,7 @@ export class TSNDataSet {
       twiceSample: opts.twiceSample ?? false,
       checkFrames: opts.checkFrames ?? true,
       skipMissing: opts.skipMissing ?? false,
+      fastDecode: opts.fastDecode ?? ((opts.randomShift ?? true) && !(opts.testMode ?? false)),
     };
     this.records = opts.records;
     this.dropped = dropped;
@@ -167,12 +174,13 @@ export class TSNDataSet {
 
   /** Decodes the frames of one time step: one RGB image, or the x and y flow images. */
   private async loadFrame(record: VideoRecord, p: number): Promise<Image[]> {
-    const { rootPath, imageTmpl, modality } = this.options;
+    const { rootPath, imageTmpl, modality, fastDecode } = this.options;
     const paths = framePaths(rootPath, record.path, imageTmpl, modality, p);
-    if (modality === 'RGB') return [await decodeImage(paths[0], 'RGB')];
-    if (paths.length === 2) return Promise.all(paths.map((f) => decodeImage(f, 'L')));
+    const how = { fast: fastDecode };
+    if (modality === 'RGB') return [await decodeImage(paths[0], 'RGB', how)];
+    if (paths.length === 2) return Promise.all(paths.map((f) => decodeImage(f, 'L', how)));
     // flow stored as one RGB image of (x, y, blank)
-    const rgb = await decodeImage(paths[0], 'RGB');
+    const rgb = await decodeImage(paths[0], 'RGB', how);
     return [0, 1].map((k) => {
       const n = rgb.width * rgb.height;
       const out = new Uint8Array(n);
@@ -186,28 +194,10 @@ export class TSNDataSet {
     const record = this.record(index);
     const indices = this.indicesFor(index, rng);
     const frames = framesToLoad(indices, record.numFrames, this.options.newLength);
-    const first = this.transform.transforms[0];
-    if (first instanceof GroupMultiScaleCrop && this.options.modality === 'RGB') return this.loadCropped(record, frames, indices, first, rng);
     const cache = new Map<number, Promise<Image[]>>();
     for (const p of frames) if (!cache.has(p)) cache.set(p, this.loadFrame(record, p));
     const images = (await Promise.all(frames.map((p) => cache.get(p) as Promise<Image[]>))).flat();
     const group = await this.transform.apply(images, rng);
-    return { group, label: record.label, indices };
-  }
-
-  /**
-   * The training fast path: the multi-scale crop is drawn from the first frame's header size, then every frame is
-   * decoded, cropped and resized in one sharp pipeline. Same randomness order and same pixels as the general path.
-   */
-  private async loadCropped(record: VideoRecord, frames: readonly number[], indices: readonly number[], crop: GroupMultiScaleCrop, rng: RandomState): Promise<TSNGroup> {
-    const { rootPath, imageTmpl, modality } = this.options;
-    const path = (p: number): string => framePaths(rootPath, record.path, imageTmpl, modality, p)[0];
-    const { width, height } = await imageSize(path(frames[0]));
-    const c = crop.sampleCrop(width, height, rng);
-    const cache = new Map<number, Promise<Image>>();
-    for (const p of frames) if (!cache.has(p)) cache.set(p, decodeCropResize(path(p), c, crop.inputSize, crop.inputSize));
-    const images = await Promise.all(frames.map((p) => cache.get(p) as Promise<Image>));
-    const group = await new GroupCompose(this.transform.transforms.slice(1)).apply(images, rng);
     return { group, label: record.label, indices };
   }
 
