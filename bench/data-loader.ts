@@ -1,7 +1,8 @@
 /**
  * Training-loader throughput: clips/s of decode + augment (GroupMultiScaleCrop 224 + flip) + collate, 8 segments,
- * batch 8, 2 workers, ours (libjpeg-turbo decode + JS Pillow-exact resize, worker_threads) vs PyTorch's DataLoader with PIL doing the same transforms
- * (bench/data_loader_ref.py, Debian python3-torch). Both read the same generated 340x256 JPEG frames.
+ * batch 8, 2 workers, ours (libjpeg-turbo decode, JS port of Pillow's resize, worker_threads) vs PyTorch's
+ * DataLoader with PIL doing the same transforms (bench/data_loader_ref.py, Debian python3-torch). Both read the same
+ * generated 340x256 JPEG frames.
  *
  *   npx tsx bench/data-loader.ts [--videos 24] [--batches 30]
  *

@@ -114,7 +114,7 @@ export async function preprocessImage(img: Image, prep: FramePreprocessing, out?
   if (img.channels !== 3) throw new DataError(`live frames must be RGB, got ${img.channels} channel(s)`);
   const [th, tw] = prep.inputSize;
   const size = scaledSize(img.width, img.height, prep.scaleSize);
-  const scaled = await resizeBilinear(img, size.width, size.height);
+  const scaled = resizeBilinear(img, size.width, size.height);
   const crop = cropImage(scaled, roundHalfEven((size.width - tw) / 2), roundHalfEven((size.height - th) / 2), tw, th);
   return normalizeFrame(crop.data, tw, th, 3, prep, out);
 }
