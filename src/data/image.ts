@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import sharp from 'sharp';
 import { DataError, UsageError } from '../errors.js';
 import { decodeJpegFast } from './jpeg.js';
+import { resizeRgbSimd } from './pixel-kernels.js';
 
 /** A decoded 8-bit image, rows top to bottom, channels interleaved (HWC), as PIL's `np.array(img)`. */
 export interface Image {
@@ -285,6 +286,13 @@ export function resizeBilinear(img: Image, width: number, height: number, box?: 
     throw new UsageError(`resize: expected a positive integer size, got ${width}x${height}`);
   }
   const b = box ?? { x: 0, y: 0, w: img.width, h: img.height };
+  if (img.channels === 3) {
+    checkRegion(img, b);
+    const h = width !== b.w ? bilinearCoeffs(b.w, width) : undefined;
+    const v = height !== b.h ? bilinearCoeffs(b.h, height) : undefined;
+    const data = resizeRgbSimd(img.data, img.width, b, width, height, h, v);
+    if (data) return makeImage(width, height, 3, data);
+  }
   let cur = width !== b.w ? resampleHorizontal(checkRegion(img, b), b, width, height !== b.h) : cropImage(img, b.x, b.y, b.w, b.h);
   if (height !== cur.height) cur = resampleVertical(cur, height);
   return cur;

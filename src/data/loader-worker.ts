@@ -8,11 +8,8 @@ import { loadBatch, type BatchItem } from './collate.js';
 import { TSNDataSet, type TSNDataSetOptions } from './tsn-dataset.js';
 import type { VideoRecord } from './list-file.js';
 
-/** Request from the main thread. */
-export interface WorkerRequest {
-  readonly id: number;
-  readonly items: readonly BatchItem[];
-}
+/** Request from the main thread: a batch to load, or to finish the batches in hand and exit. */
+export type WorkerRequest = { readonly id: number; readonly items: readonly BatchItem[] } | { readonly close: true };
 
 /** Reply to the main thread: a batch's buffers, or the error that stopped it. */
 export type WorkerReply =
@@ -23,8 +20,23 @@ const port = parentPort;
 if (port) {
   const opts = workerData as TSNDataSetOptions & { records: readonly VideoRecord[] };
   const dataset = new TSNDataSet({ ...opts, checkFrames: false });
+  let inFlight = 0;
+  let closing = false;
+  const exitWhenIdle = (): void => {
+    if (closing && inFlight === 0) port.close(); // nothing else keeps this thread alive: it exits
+  };
   port.on('message', (req: WorkerRequest) => {
-    loadBatch(dataset, req.items).then(
+    if ('close' in req) {
+      closing = true;
+      exitWhenIdle();
+      return;
+    }
+    if (closing) return;
+    inFlight++;
+    loadBatch(dataset, req.items).finally(() => {
+      inFlight--;
+      setImmediate(exitWhenIdle);
+    }).then(
       (batch) => {
         const input = batch.input.data;
         const labels = batch.labels.data;

@@ -98,7 +98,18 @@ class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+    // NOTE: a worker is asked to finish its batches and exit, not terminated mid-batch: terminating a thread inside
+    // a native call (libjpeg-turbo's binding) can abort the whole process ("terminate called after throwing an
+    // instance of 'Napi::Error'"); terminate() stays as the fallback for a worker that does not exit
+    await Promise.all(this.workers.map(({ worker }) => new Promise<void>((resolve) => {
+      const timer = setTimeout(() => void worker.terminate().then(() => resolve()), 10_000);
+      worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      worker.postMessage({ close: true } satisfies WorkerRequest);
+    })));
+    this.pending.clear();
   }
 }
 
