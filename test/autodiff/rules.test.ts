@@ -34,6 +34,8 @@ const CONV_CASES: readonly ConvCase[] = [
   { name: 'grouped 3x3 g2', x: [2, 4, 5, 5], o: 6, k: [3, 3], p: 1, group: 2 },
   { name: 'dilated 3x3 d2 p2', x: [1, 2, 7, 7], o: 2, k: [3, 3], p: 2, d: 2 },
   { name: '7x7 s2 p3 (stem)', x: [1, 3, 11, 11], o: 4, k: [7, 7], s: 2, p: 3, bias: true },
+  { name: '3x3 s1 p1 28x28 map (channels-first im2col dW)', x: [2, 2, 28, 28], o: 3, k: [3, 3], p: 1 },
+  { name: '7x7 s2 p3 30x30 out (channels-first im2col dW, stem)', x: [1, 2, 60, 60], o: 2, k: [7, 7], s: 2, p: 3 },
   { name: '1x1 p1 (pad beyond the kernel)', x: [1, 2, 4, 4], o: 3, k: [1, 1], p: 1 },
   { name: 'Conv1d k3 s2', x: [2, 3, 9], o: 2, k: [3], s: 2, p: 1 },
 ];
