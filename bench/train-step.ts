@@ -4,7 +4,7 @@
  * (bench/train_step_ref.py, the same weights and batch), same thread count, in one run. Each side of each model runs
  * in its own process, so the peak RSS figures are per model.
  *
- * usage: node --import tsx bench/train-step.ts [--size 112] [--segments 8] [--batch 2] [--threads 2] [--steps 5]
+ * usage: node --import tsx bench/train-step.ts [--size 112] [--segments 8] [--batch 2] [--threads 2] [--steps 9]
  *        [--warmup 2] [--arch mobilenetv2,resnet50]
  * Needs Debian's /usr/bin/python3 with torch (or $TSM_PYTHON). Prints median ms/step, the ratio and peak RSS.
  */
@@ -26,7 +26,7 @@ const { values } = parseArgs({
     segments: { type: 'string', default: '8' },
     batch: { type: 'string', default: '2' },
     threads: { type: 'string', default: '2' },
-    steps: { type: 'string', default: '5' },
+    steps: { type: 'string', default: '9' },
     warmup: { type: 'string', default: '2' },
     arch: { type: 'string', default: 'mobilenetv2,resnet50' },
     child: { type: 'string' },
