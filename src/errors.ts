@@ -72,7 +72,3 @@ export class InternalError extends TsmError {
   }
 }
 
-/** Throws an {@link InternalError} when `cond` is false. For invariants, not for user input. */
-export function invariant(cond: unknown, message: string | (() => string)): asserts cond {
-  if (!cond) throw new InternalError(typeof message === 'function' ? message() : message);
-}

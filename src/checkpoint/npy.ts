@@ -2,10 +2,10 @@
  * numpy `.npy` files (format versions 1.0-3.0, little-endian, C order): read into and write from
  * {@link HostTensor}s. Fortran-ordered arrays are transposed into C order on read.
  */
-import { readFile } from 'node:fs/promises';
 import { CheckpointError } from '../errors.js';
 import { type DType, type HostTensor, DTYPE_SIZE, allocTyped, hostTensor, numel, typedFromBytes } from '../tensor/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { readCheckpointFile } from './read-file.js';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 
@@ -90,13 +90,7 @@ function fortranToC(t: HostTensor): HostTensor {
 
 /** Reads a `.npy` file. Node only. @throws {CheckpointError} naming the file */
 export async function readNpy(path: string): Promise<HostTensor> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    throw new CheckpointError('TSM_CHECKPOINT_IO', `cannot read ${path}: ${(cause as Error).message}`, { cause });
-  }
-  return parseNpy(bytes, path);
+  return parseNpy(await readCheckpointFile(path), path);
 }
 
 /** Encodes a tensor as `.npy` (version 1.0) bytes. */

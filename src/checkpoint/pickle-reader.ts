@@ -7,7 +7,7 @@
  * Opcode semantics follow CPython's `Lib/pickle.py` (`_Unpickler.load_*`).
  */
 import { CheckpointError } from '../errors.js';
-import { PyFloat, PyTuple, type PickleValue, type PyKey, describePy, isPyKey } from './py-values.js';
+import { PyFloat, PyTuple, type PickleValue, type PyKey, describePy, isPyKey, pyInt } from './py-values.js';
 
 /** What the reader asks of its caller: resolve globals, make objects, and resolve persistent ids. */
 export interface UnpickleHooks {
@@ -79,9 +79,12 @@ export function latin1(bytes: Uint8Array): string {
   return s;
 }
 
-/** Makes a Python int: a number when it is a safe integer, else a bigint. */
-function pyInt(v: bigint): number | bigint {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+/**
+ * A plain Uint8Array view of `bytes`. NOTE: Node's `Buffer#slice` returns a view, not a copy; readers rely on
+ * `slice` copying (fresh, aligned buffers for tensors, BINBYTES payloads), so Buffers from `readFile` are re-viewed.
+ */
+export function plainBytes(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** Decodes a little-endian two's-complement integer (pickle's LONG1/LONG4 payload). */
@@ -100,8 +103,7 @@ export function decodeLong(bytes: Uint8Array): number | bigint {
  *   malformed pickle, `TSM_CHECKPOINT_GLOBAL` (from the hooks) for a global outside the allow-list
  */
 export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, opts: UnpickleOptions = {}): Unpickled {
-  // A plain view: Node's Buffer#slice would share memory where BINBYTES below wants a copy.
-  if (Object.getPrototypeOf(bytes) !== Uint8Array.prototype) bytes = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  bytes = plainBytes(bytes);
   const source = opts.source ?? '<buffer>';
   const keepFloats = opts.keepFloats ?? false;
   const end = bytes.length;

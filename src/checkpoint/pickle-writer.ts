@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import { latin1 } from './pickle-reader.js';
-import { NumpyDType, OrderedDict, PyFloat, PyGlobal, PyTuple, type PickleValue, describePy, isPyKey, isPyRecord } from './py-values.js';
+import { NumpyDType, OrderedDict, PyFloat, PyGlobal, PyTuple, type PickleValue, describePy, isPyKey, isPyRecord, pyInt } from './py-values.js';
 
 /** The opcodes this writer emits (names as in CPython's pickle.py). */
 export const OP = Object.freeze({
@@ -134,7 +134,7 @@ export class PickleWriter {
 
   /** Writes a Python int: BININT1/BININT2/BININT when it fits, else LONG1/LONG4. */
   int(v: number | bigint): void {
-    if (typeof v === 'bigint' && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) v = Number(v);
+    if (typeof v === 'bigint') v = pyInt(v);
     if (typeof v === 'number' && v >= 0 && v <= 0xff) {
       this.op(OP.BININT1);
       this.byte(v);

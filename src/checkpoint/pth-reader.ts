@@ -6,13 +6,13 @@
  *   its raw bytes, in key-list order.
  * See torch/serialization.py (`_load`, `_legacy_load`).
  */
-import { readFile } from 'node:fs/promises';
 import { CheckpointError } from '../errors.js';
 import { DTYPE_SIZE } from '../tensor/index.js';
-import { plainDataHooks, unpickle } from './pickle-reader.js';
+import { plainBytes, plainDataHooks, unpickle } from './pickle-reader.js';
 import { type PickleValue, PyTuple, TorchStorage, describePy } from './py-values.js';
 import { TorchUnpickleHooks } from './torch-globals.js';
 import { ZipReader } from './zip.js';
+import { readCheckpointFile } from './read-file.js';
 
 /** `torch.serialization.MAGIC_NUMBER`, the first pickle of a legacy file. */
 export const LEGACY_MAGIC_NUMBER = 0x1950a86a20f9469cfc6cn;
@@ -74,13 +74,7 @@ export function parsePth(bytes: Uint8Array, source = '<buffer>', opts: ReadPthOp
  * @throws {CheckpointError} `TSM_CHECKPOINT_IO` when the file cannot be read, and everything {@link parsePth} throws
  */
 export async function readPth(path: string, opts: ReadPthOptions = {}): Promise<PthFile> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (cause) {
-    throw new CheckpointError('TSM_CHECKPOINT_IO', `cannot read ${path}: ${(cause as Error).message}`, { cause });
-  }
-  return parsePth(bytes, path, opts);
+  return parsePth(await readCheckpointFile(path), path, opts);
 }
 
 function parseZip(bytes: Uint8Array, source: string, opts: ReadPthOptions): PickleValue {
@@ -186,12 +180,4 @@ function storageBytes(record: Uint8Array, storage: TorchStorage, source: string,
   const swapped = new Uint8Array(n);
   for (let i = 0; i < n; i += size) for (let j = 0; j < size; j++) swapped[i + j] = data[i + size - 1 - j];
   return swapped;
-}
-
-/**
- * A plain Uint8Array view of `bytes`. NOTE: Node's `Buffer#slice` returns a view, not a copy; below we rely on
- * `slice` copying (fresh, aligned buffers for tensors), so Buffers from `readFile` are re-viewed first.
- */
-export function plainBytes(bytes: Uint8Array): Uint8Array {
-  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -14,7 +14,7 @@
  * | `torch.Tensor`, `Parameter`    | {@link HostTensor} (C-contiguous copy)                   |
  * | `numpy` scalar                 | `number` / `bigint` / `boolean`                          |
  */
-import { DTYPES, type DType, type HostTensor } from '../tensor/index.js';
+import { DTYPES, TYPED_ARRAY_CTORS, type DType, type HostTensor } from '../tensor/index.js';
 
 /** A Python tuple. Kept apart from lists (plain arrays) so it writes back as a tuple. */
 export class PyTuple {
@@ -117,7 +117,12 @@ export type PickleValue =
   | NumpyDType
   | PyRecord;
 
-const TYPED_ARRAYS = [Float32Array, Float64Array, Uint16Array, BigInt64Array, Int32Array, Int8Array, Uint8Array];
+const TYPED_ARRAYS = Object.values(TYPED_ARRAY_CTORS);
+
+/** Makes a Python int: a number when it is a safe integer, else a bigint. */
+export function pyInt(v: bigint): number | bigint {
+  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+}
 
 /** True when `v` is a {@link HostTensor}: a known dtype, an integer shape, and a typed array. */
 export function isHostTensor(v: unknown): v is HostTensor {

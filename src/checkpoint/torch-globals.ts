@@ -20,6 +20,7 @@ import {
   isHostTensor,
   isPyKey,
   isPyRecord,
+  pyInt,
 } from './py-values.js';
 import { gatherStrided } from './strided.js';
 
@@ -82,8 +83,8 @@ const NUMPY_SCALARS: Readonly<Record<string, { size: number; read: (dv: DataView
   f8: { size: 8, read: (dv, le) => dv.getFloat64(0, le) },
   f4: { size: 4, read: (dv, le) => dv.getFloat32(0, le) },
   f2: { size: 2, read: (dv, le) => halfToFloat(dv.getUint16(0, le)) },
-  i8: { size: 8, read: (dv, le) => pyIntFromBig(dv.getBigInt64(0, le)) },
-  u8: { size: 8, read: (dv, le) => pyIntFromBig(dv.getBigUint64(0, le)) },
+  i8: { size: 8, read: (dv, le) => pyInt(dv.getBigInt64(0, le)) },
+  u8: { size: 8, read: (dv, le) => pyInt(dv.getBigUint64(0, le)) },
   i4: { size: 4, read: (dv, le) => dv.getInt32(0, le) },
   u4: { size: 4, read: (dv, le) => dv.getUint32(0, le) },
   i2: { size: 2, read: (dv, le) => dv.getInt16(0, le) },
@@ -92,10 +93,6 @@ const NUMPY_SCALARS: Readonly<Record<string, { size: number; read: (dv: DataView
   u1: { size: 1, read: (dv) => dv.getUint8(0) },
   b1: { size: 1, read: (dv) => dv.getUint8(0) !== 0 },
 });
-
-function pyIntFromBig(v: bigint): number | bigint {
-  return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-}
 
 interface MutableTensor {
   dtype: DType;

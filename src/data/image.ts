@@ -176,50 +176,17 @@ export interface Region {
   readonly h: number;
 }
 
-let scratch = new Uint8Array(0);
-
-/** A buffer for an intermediate result that is dead once the next pass has read it (saves allocation and GC). */
-function scratchBuffer(n: number): Uint8Array {
-  if (scratch.length < n) scratch = new Uint8Array(n);
-  return scratch.subarray(0, n);
-}
-
 /**
  * Pillow's horizontal resampling pass over the rows of `box`, treating the box as the whole image (a crop).
- * @param intermediate write into the shared scratch buffer: the result must be consumed before the next call
+ * NOTE: products stay below 255 * 2^22 < 2^30 and sums below 2^31 (bilinear weights are non-negative and sum to
+ * 2^22 give or take half a unit per tap), so Math.imul and `| 0` keep V8 on int32 arithmetic, several times faster
+ * than the float path it takes when a product might overflow. For the same reason a sum never exceeds
+ * 255.5 * 2^22, so Pillow's clip to [0, 255] never applies and is left out. RGB frames usually take the SIMD
+ * kernel instead (pixel-kernels.ts), which computes the same.
  */
-function resampleHorizontal(img: Image, box: Region, width: number, intermediate: boolean): Image {
-  const { start, taps, weights } = bilinearCoeffs(box.w, width);
+function resampleHorizontal(img: Image, box: Region, width: number, { start, taps, weights }: Coeffs): Image {
   const c = img.channels;
-  const out = intermediate ? scratchBuffer(width * box.h * c) : new Uint8Array(width * box.h * c);
-  const src = img.data;
-  const stride = img.width * c;
-  const half = 1 << (PRECISION_BITS - 1);
-  // NOTE: products stay below 255 * 2^22 < 2^30 and sums below 2^31 (bilinear weights are non-negative and sum to
-  // 2^22 give or take half a unit per tap), so Math.imul and `| 0` keep V8 on int32 arithmetic, several times faster
-  // than the float path it takes when a product might overflow. For the same reason a sum never exceeds 255.5 * 2^22,
-  // so Pillow's clip to [0, 255] never applies and is left out.
-  if (c === 3 && taps === 3) {
-    // the common case (frames shrunk by less than 1.5x, or enlarged): unrolled
-    for (let y = 0, row = (box.y * img.width + box.x) * 3, o = 0; y < box.h; y++, row += stride) {
-      for (let i = 0; i < width; i++) {
-        const p = row + start[i] * 3;
-        const w0 = weights[3 * i];
-        const w1 = weights[3 * i + 1];
-        const w2 = weights[3 * i + 2];
-        out[o++] = ((half + Math.imul(src[p], w0) + Math.imul(src[p + 3], w1) + Math.imul(src[p + 6], w2)) | 0) >> PRECISION_BITS;
-        out[o++] = ((half + Math.imul(src[p + 1], w0) + Math.imul(src[p + 4], w1) + Math.imul(src[p + 7], w2)) | 0) >> PRECISION_BITS;
-        out[o++] = ((half + Math.imul(src[p + 2], w0) + Math.imul(src[p + 5], w1) + Math.imul(src[p + 8], w2)) | 0) >> PRECISION_BITS;
-      }
-    }
-    return makeImage(width, box.h, c, out);
-  }
-  return resampleHorizontalGeneric(img, box, width, out, start, taps, weights);
-}
-
-/** {@link resampleHorizontal} for any channel and tap count. */
-function resampleHorizontalGeneric(img: Image, box: Region, width: number, out: Uint8Array, start: Int32Array, taps: number, weights: Int32Array): Image {
-  const c = img.channels;
+  const out = new Uint8Array(width * box.h * c);
   const src = img.data;
   const half = 1 << (PRECISION_BITS - 1);
   for (let y = 0, o = 0; y < box.h; y++) {
@@ -235,9 +202,8 @@ function resampleHorizontalGeneric(img: Image, box: Region, width: number, out: 
   return makeImage(width, box.h, c, out);
 }
 
-/** Pillow's vertical resampling pass: each output row is a weighted sum of a few whole input rows. */
-function resampleVertical(img: Image, height: number): Image {
-  const { start, taps, weights } = bilinearCoeffs(img.height, height);
+/** Pillow's vertical resampling pass: each output row is a weighted sum of a few whole input rows (int32 as above). */
+function resampleVertical(img: Image, height: number, { start, taps, weights }: Coeffs): Image {
   const rowLen = img.width * img.channels;
   const out = new Uint8Array(rowLen * height);
   const src = img.data;
@@ -246,27 +212,10 @@ function resampleVertical(img: Image, height: number): Image {
     const wo = yy * taps;
     const r0 = start[yy] * rowLen;
     const o = yy * rowLen;
-    // NOTE: int32 arithmetic as in resampleHorizontal; the common 2- and 3-tap cases are unrolled
-    if (taps === 2) {
-      const w0 = weights[wo];
-      const w1 = weights[wo + 1];
-      const r1 = r0 + rowLen;
-      for (let i = 0; i < rowLen; i++) out[o + i] = ((half + Math.imul(src[r0 + i], w0) + Math.imul(src[r1 + i], w1)) | 0) >> PRECISION_BITS;
-    } else if (taps === 3) {
-      const w0 = weights[wo];
-      const w1 = weights[wo + 1];
-      const w2 = weights[wo + 2];
-      const r1 = r0 + rowLen;
-      const r2 = r1 + rowLen;
-      for (let i = 0; i < rowLen; i++) {
-        out[o + i] = ((half + Math.imul(src[r0 + i], w0) + Math.imul(src[r1 + i], w1) + Math.imul(src[r2 + i], w2)) | 0) >> PRECISION_BITS;
-      }
-    } else {
-      for (let i = 0; i < rowLen; i++) {
-        let s = half;
-        for (let t = 0, r = r0 + i; t < taps; t++, r += rowLen) s = (s + Math.imul(src[r], weights[wo + t])) | 0;
-        out[o + i] = s >> PRECISION_BITS;
-      }
+    for (let i = 0; i < rowLen; i++) {
+      let s = half;
+      for (let t = 0, r = r0 + i; t < taps; t++, r += rowLen) s = (s + Math.imul(src[r], weights[wo + t])) | 0;
+      out[o + i] = s >> PRECISION_BITS;
     }
   }
   return makeImage(img.width, height, img.channels, out);
@@ -286,23 +235,19 @@ export function resizeBilinear(img: Image, width: number, height: number, box?: 
     throw new UsageError(`resize: expected a positive integer size, got ${width}x${height}`);
   }
   const b = box ?? { x: 0, y: 0, w: img.width, h: img.height };
-  if (img.channels === 3) {
-    checkRegion(img, b);
-    const h = width !== b.w ? bilinearCoeffs(b.w, width) : undefined;
-    const v = height !== b.h ? bilinearCoeffs(b.h, height) : undefined;
-    const data = resizeRgbSimd(img.data, img.width, b, width, height, h, v);
-    if (data) return makeImage(width, height, 3, data);
-  }
-  let cur = width !== b.w ? resampleHorizontal(checkRegion(img, b), b, width, height !== b.h) : cropImage(img, b.x, b.y, b.w, b.h);
-  if (height !== cur.height) cur = resampleVertical(cur, height);
-  return cur;
+  checkRegion(img, b);
+  const h = width !== b.w ? bilinearCoeffs(b.w, width) : undefined;
+  const v = height !== b.h ? bilinearCoeffs(b.h, height) : undefined;
+  const simd = img.channels === 3 ? resizeRgbSimd(img.data, img.width, b, width, height, h, v) : undefined;
+  if (simd) return makeImage(width, height, 3, simd);
+  const cur = h ? resampleHorizontal(img, b, width, h) : cropImage(img, b.x, b.y, b.w, b.h);
+  return v ? resampleVertical(cur, height, v) : cur;
 }
 
-function checkRegion(img: Image, { x, y, w, h }: Region): Image {
+function checkRegion(img: Image, { x, y, w, h }: Region): void {
   if (x < 0 || y < 0 || x + w > img.width || y + h > img.height || w <= 0 || h <= 0 || ![x, y, w, h].every(Number.isInteger)) {
     throw new DataError(`crop ${w}x${h} at (${x}, ${y}) does not fit in a ${img.width}x${img.height} image`);
   }
-  return img;
 }
 
 /**

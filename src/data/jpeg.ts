@@ -29,7 +29,7 @@ const binding = loadBinding();
 export const hasFastJpeg = binding !== undefined;
 
 /** JPEG files start with an SOI marker followed by another marker. */
-export function isJpeg(bytes: Uint8Array): boolean {
+function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
 

@@ -292,22 +292,24 @@ export function normalizationFor(modality: Modality = 'RGB'): NormalizeSpec {
 }
 
 /**
- * Per stacked channel, a 256-entry table of normalised values.
+ * The normalisation of stacked channel `plane` (mean and std cycle over the planes, as GroupNormalize repeats them)
+ * as a 256-entry table.
  * NOTE: computed in float32 step by step (`x.float().div(255)`, `sub_(m)`, `div_(s)`) as torch does on CPU, so a
  * value equals the original's bit for bit given the same bytes.
  */
-function lookupTables(norm: NormalizeSpec, channels: number): Float32Array[] {
+function lookupTable(norm: NormalizeSpec, plane: number): Float32Array {
   const { mean, std, div = true } = norm;
+  const f = Math.fround;
+  const m = f(mean[plane % mean.length]);
+  const s = f(std[plane % std.length]);
+  const t = new Float32Array(256);
+  for (let v = 0; v < 256; v++) t[v] = f(f((div ? f(v / 255) : v) - m) / s);
+  return t;
+}
+
+function checkNormalize({ mean, std }: NormalizeSpec, channels: number): void {
   if (mean.length === 0 || mean.length !== std.length) throw new UsageError(`normalize: mean (${mean.length}) and std (${std.length}) must have one equal, non-zero length`);
   if (channels % mean.length !== 0) throw new UsageError(`normalize: ${channels} stacked channels is not a multiple of ${mean.length} mean values`);
-  const f = Math.fround;
-  return Array.from({ length: channels }, (_, c) => {
-    const m = f(mean[c % mean.length]);
-    const s = f(std[c % std.length]);
-    const t = new Float32Array(256);
-    for (let v = 0; v < 256; v++) t[v] = f(f((div ? f(v / 255) : v) - m) / s);
-    return t;
-  });
 }
 
 /** Channels after stacking a group: frames x channels per frame. */
@@ -323,22 +325,28 @@ export function stackedChannels(group: readonly Image[]): number {
 export function normalizeInto(group: readonly Image[], norm: NormalizeSpec, out: Float32Array, offset = 0): number {
   const { width, height } = sameSize(group);
   const hw = width * height;
-  const luts = lookupTables(norm, stackedChannels(group));
+  checkNormalize(norm, stackedChannels(group));
   const { mean, std, div = true } = norm;
-  // the per-plane values of stacked channels p..p+2, as lookupTables cycles them
-  const triple = (v: readonly number[], p: number): [number, number, number] => [v[p % v.length], v[(p + 1) % v.length], v[(p + 2) % v.length]];
+  // tables repeat with the mean's period: build each once, and only for frames the SIMD kernel does not take
+  const tables = new Map<number, Float32Array>();
+  const lut = (p: number): Float32Array => {
+    const k = p % mean.length;
+    let t = tables.get(k);
+    if (!t) tables.set(k, (t = lookupTable(norm, k)));
+    return t;
+  };
+  const cycle = (v: readonly number[], p: number): [number, number, number] => [v[p % v.length], v[(p + 1) % v.length], v[(p + 2) % v.length]];
   let plane = 0;
   for (const img of group) {
     const c = img.channels;
     const data = img.data;
     const b0 = offset + plane * hw;
-    if (c === 3 && normalizeRgbSimd(data, hw, out, [b0, b0 + hw, b0 + 2 * hw], div ? 255 : 1, triple(mean, plane), triple(std, plane), norm.roll ?? false)) {
-      // done in SIMD
-    } else if (c === 3) {
+    const simd = c === 3 && normalizeRgbSimd(data, hw, out, [b0, b0 + hw, b0 + 2 * hw], div ? 255 : 1, cycle(mean, plane), cycle(std, plane), norm.roll ?? false);
+    if (!simd && c === 3) {
       // one pass over the interleaved pixels writing three planes: a third fewer passes over memory than a pass
       // per channel, which is what this loop costs
       const [s0, s1, s2] = norm.roll ? [2, 1, 0] : [0, 1, 2];
-      const [l0, l1, l2] = [luts[plane], luts[plane + 1], luts[plane + 2]];
+      const [l0, l1, l2] = [lut(plane), lut(plane + 1), lut(plane + 2)];
       const b1 = b0 + hw;
       const b2 = b1 + hw;
       for (let i = 0, j = 0; i < hw; i++, j += 3) {
@@ -346,9 +354,9 @@ export function normalizeInto(group: readonly Image[], norm: NormalizeSpec, out:
         out[b1 + i] = l1[data[j + s1]];
         out[b2 + i] = l2[data[j + s2]];
       }
-    } else {
-      const lut = luts[plane];
-      for (let i = 0; i < hw; i++) out[b0 + i] = lut[data[i]];
+    } else if (!simd) {
+      const l = lut(plane);
+      for (let i = 0; i < hw; i++) out[b0 + i] = l[data[i]];
     }
     plane += c;
   }

@@ -17,8 +17,6 @@ export const ints = (v: readonly number[]): AttrValue => ({ ints: v });
 export const float = (f: number): AttrValue => ({ f });
 /** String attribute. */
 export const str = (s: string): AttrValue => ({ s });
-/** Tensor attribute. */
-export const tensorAttr = (t: HostTensor): AttrValue => ({ t });
 
 /** How parameters enter the graph: baked in as initializers (inference), or fed as inputs (training). */
 export type ParamMode = 'initializer' | 'input';
@@ -175,6 +173,9 @@ export class GraphBuilder {
 
   /** A small constant (deduplicated by contents), stored as an initializer. */
   constant(t: HostTensor, hint = 'const'): Value {
+    // NOTE: only small constants are deduplicated; a big one (zero buffers, flip matrices) would build a key as
+    // long as its data for nothing (keys of 2048+ elements are at least 4095 characters and were never cached)
+    if (t.data.length >= 2048) return this.addInitializer(this.fresh(hint), t);
     const key = `${t.dtype}|${t.shape.join(',')}|${Array.from(t.data as ArrayLike<number | bigint>).join(',')}`;
     const hit = key.length < 4096 ? this.constCache.get(key) : undefined;
     if (hit) return hit;

@@ -58,10 +58,3 @@ export function shapeProduct(s: Shape): { factor: number; symbol?: string } {
   return { factor, symbol };
 }
 
-/** Multiplies a dim by a constant. */
-export function scaleDim(d: Dim, k: number): Dim {
-  return isStatic(d) ? d * k : { symbol: d.symbol, factor: d.factor * k };
-}
-
-/** The ONNX dim_param text for a symbolic dim (`B`, `B*8`). */
-export const dimParam = (d: SymDim): string => dimToString(d);

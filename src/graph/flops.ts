@@ -38,12 +38,12 @@ function nodeMacs(n: Node, symbols: Readonly<Record<string, number>>): number | 
   switch (n.op) {
     case 'Conv': {
       // every output element is a dot product over (C_in / groups) x kH x kW: weight [C_out, C_in/g, kH, kW]
-      const perOutput = b.shape.slice(1).reduce<number>((p, d) => p * size(d, symbols), 1);
+      const perOutput = numel(b.shape.slice(1), symbols);
       return numel(out.shape, symbols) * perOutput;
     }
     case 'ConvTranspose': {
       // every input element is scattered through C_out / groups x kH x kW: weight [C_in, C_out/g, kH, kW]
-      const perInput = b.shape.slice(1).reduce<number>((p, d) => p * size(d, symbols), 1);
+      const perInput = numel(b.shape.slice(1), symbols);
       return numel(a.shape, symbols) * perInput;
     }
     case 'Gemm': {

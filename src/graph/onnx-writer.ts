@@ -4,26 +4,15 @@
  */
 import onnxProto from 'onnx-proto';
 import { type DType, type HostTensor } from '../tensor/index.js';
-import { isStatic, dimParam, type Shape } from './dims.js';
+import { isStatic, dimToString, type Shape } from './dims.js';
 import type { AttrValue, Graph, Value } from './ir.js';
 
 const { onnx } = onnxProto;
 
-import { DEFAULT_OPSET } from './opset.js';
+import { DEFAULT_OPSET, ONNX_DTYPE } from './opset.js';
 
-export { DEFAULT_OPSET };
+export { DEFAULT_OPSET, ONNX_DTYPE };
 
-/** ONNX TensorProto.DataType of each dtype. */
-export const ONNX_DTYPE: Readonly<Record<DType, number>> = Object.freeze({
-  float32: 1,
-  uint8: 2,
-  int8: 3,
-  int32: 6,
-  int64: 7,
-  bool: 9,
-  float16: 10,
-  float64: 11,
-});
 
 /** Options of {@link encodeOnnx}. */
 export interface OnnxWriteOptions {
@@ -41,7 +30,7 @@ function tensorProto(name: string, t: HostTensor): onnxProto.onnx.ITensorProto {
 }
 
 function shapeProto(shape: Shape): onnxProto.onnx.ITensorShapeProto {
-  return { dim: shape.map((d) => (isStatic(d) ? { dimValue: d } : { dimParam: dimParam(d) })) };
+  return { dim: shape.map((d) => (isStatic(d) ? { dimValue: d } : { dimParam: dimToString(d) })) };
 }
 
 function valueInfo(v: Value): onnxProto.onnx.IValueInfoProto {

@@ -5,8 +5,9 @@
  */
 import { ShapeError } from '../errors.js';
 import type { DType, HostTensor } from '../tensor/index.js';
-import { type Dim, type Shape, dimEquals, isStatic, scaleDim, shapeProduct, shapeToString, sym } from './dims.js';
+import { type Dim, type Shape, dimEquals, isStatic, shapeProduct, shapeToString, sym } from './dims.js';
 import type { AttrValue, Attrs, Value } from './ir.js';
+import { DTYPE_OF_ONNX } from './opset.js';
 
 /** What a rule needs to know about one input. */
 export interface InputInfo {
@@ -127,6 +128,15 @@ function spatialOut(
   return out;
 }
 
+/** Strides, dilations and pads of a windowed op (Conv, ConvTranspose, pools), with ONNX's defaults. */
+function windowAttrs(ctx: InferContext, sp: number): { strides: readonly number[]; dil: readonly number[]; pads: readonly number[] } {
+  return {
+    strides: attrInts(ctx.attrs, 'strides') ?? new Array<number>(sp).fill(1),
+    dil: attrInts(ctx.attrs, 'dilations') ?? new Array<number>(sp).fill(1),
+    pads: attrInts(ctx.attrs, 'pads') ?? new Array<number>(2 * sp).fill(0),
+  };
+}
+
 const conv: ShapeRule = (ctx) => {
   const x = input(ctx, 0);
   const w = input(ctx, 1);
@@ -144,9 +154,7 @@ const conv: ShapeRule = (ctx) => {
   if (cout % group !== 0) fail(ctx, `${cout} output channels are not divisible by group ${group}`);
   const b = ctx.inputs[2];
   if (b && (b.shape.length !== 1 || b.shape[0] !== cout)) fail(ctx, `bias shape ${shapeToString(b.shape)} should be [${cout}]`);
-  const strides = attrInts(ctx.attrs, 'strides') ?? new Array(sp).fill(1);
-  const dil = attrInts(ctx.attrs, 'dilations') ?? new Array(sp).fill(1);
-  const pads = attrInts(ctx.attrs, 'pads') ?? new Array(2 * sp).fill(0);
+  const { strides, dil, pads } = windowAttrs(ctx, sp);
   const out: Dim[] = [x.shape[0], cout];
   for (let i = 0; i < sp; i++) {
     out.push(spatialOut(ctx, x.shape[2 + i], w.shape[2 + i] as number, strides[i], pads[i], pads[i + sp], dil[i]));
@@ -162,9 +170,7 @@ const convTranspose: ShapeRule = (ctx) => {
   if (isStatic(x.shape[1]) && x.shape[1] !== w.shape[0]) {
     fail(ctx, `input has ${x.shape[1]} channels, weight expects ${String(w.shape[0])}`);
   }
-  const strides = attrInts(ctx.attrs, 'strides') ?? new Array(sp).fill(1);
-  const dil = attrInts(ctx.attrs, 'dilations') ?? new Array(sp).fill(1);
-  const pads = attrInts(ctx.attrs, 'pads') ?? new Array(2 * sp).fill(0);
+  const { strides, dil, pads } = windowAttrs(ctx, sp);
   const outPad = attrInts(ctx.attrs, 'output_padding') ?? new Array(sp).fill(0);
   const out: Dim[] = [x.shape[0], (w.shape[1] as number) * group];
   for (let i = 0; i < sp; i++) {
@@ -181,9 +187,7 @@ const pool: ShapeRule = (ctx) => {
   const sp = x.shape.length - 2;
   const k = attrInts(ctx.attrs, 'kernel_shape');
   if (!k || k.length !== sp) return fail(ctx, `kernel_shape must have ${sp} entries for input ${shapeToString(x.shape)}`);
-  const strides = attrInts(ctx.attrs, 'strides') ?? new Array(sp).fill(1);
-  const pads = attrInts(ctx.attrs, 'pads') ?? new Array(2 * sp).fill(0);
-  const dil = attrInts(ctx.attrs, 'dilations') ?? new Array(sp).fill(1);
+  const { strides, dil, pads } = windowAttrs(ctx, sp);
   const ceil = attrInt(ctx.attrs, 'ceil_mode', 0) === 1;
   const out: Dim[] = [x.shape[0], x.shape[1]];
   for (let i = 0; i < sp; i++) out.push(spatialOut(ctx, x.shape[2 + i], k[i], strides[i], pads[i], pads[i + sp], dil[i], ceil));
@@ -279,18 +283,10 @@ const slice: ShapeRule = (ctx) => {
     if (!isStatic(n)) return fail(ctx, `cannot slice symbolic axis ${a} of ${shapeToString(x.shape)}`);
     const step = steps[j];
     if (step === 0) fail(ctx, 'step 0');
-    const clampS = (v: number, lo: number, hi: number) => Math.min(Math.max(v < 0 ? v + n : v, lo), hi);
-    let len: number;
-    if (step > 0) {
-      const s = clampS(starts[j], 0, n);
-      const e = clampS(ends[j], 0, n);
-      len = Math.max(0, Math.ceil((e - s) / step));
-    } else {
-      const s = clampS(starts[j], -1, n - 1);
-      const e = clampS(ends[j], -1, n - 1);
-      len = Math.max(0, Math.ceil((e - s) / step));
-    }
-    shape[a] = len;
+    // ONNX clamps to [0, n] going forward and to [-1, n-1] going backward
+    const [lo, hi] = step > 0 ? [0, n] : [-1, n - 1];
+    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, lo), hi);
+    shape[a] = Math.max(0, Math.ceil((clamp(ends[j]) - clamp(starts[j])) / step));
   });
   return [{ dtype: x.dtype, shape }];
 };
@@ -366,8 +362,9 @@ const squeeze: ShapeRule = (ctx) => {
 
 const unsqueeze: ShapeRule = (ctx) => {
   const x = input(ctx, 0);
-  const rank = x.shape.length + constInts(ctx, 1, 'axes').length;
-  const axes = constInts(ctx, 1, 'axes').map((a) => normAxis(ctx, a, rank));
+  const given = constInts(ctx, 1, 'axes');
+  const rank = x.shape.length + given.length;
+  const axes = given.map((a) => normAxis(ctx, a, rank));
   const out: Dim[] = [];
   let j = 0;
   for (let i = 0; i < rank; i++) out.push(axes.includes(i) ? 1 : x.shape[j++]);
@@ -401,10 +398,8 @@ const constant: ShapeRule = (ctx) => {
 
 const shapeOp: ShapeRule = (ctx) => [{ dtype: 'int64', shape: [input(ctx, 0).shape.length] }];
 
-const ONNX_TO_DTYPE: Readonly<Record<number, DType>> = { 1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64' };
-
 const cast: ShapeRule = (ctx) => {
-  const to = ONNX_TO_DTYPE[attrInt(ctx.attrs, 'to', 1)];
+  const to = DTYPE_OF_ONNX[attrInt(ctx.attrs, 'to', 1)];
   if (!to) fail(ctx, `unsupported target type ${attrInt(ctx.attrs, 'to', 1)}`);
   return [{ dtype: to, shape: input(ctx, 0).shape }];
 };
@@ -500,4 +495,3 @@ export function inferOutputs(op: string, node: string, inputs: readonly (Value |
   return out.slice(0, numOutputs);
 }
 
-export { scaleDim };

@@ -11,7 +11,7 @@ export type Device = keyof typeof DEVICES;
 
 /** Parses a device name, listing the valid ones on error. */
 export function parseDevice(name: string): Device {
-  if (name in DEVICES) return name as Device;
+  if (Object.hasOwn(DEVICES, name)) return name as Device;
   throw new UsageError(`Unsupported device: ${name}. Must be one of [${Object.keys(DEVICES).join(', ')}]`);
 }
 

@@ -60,19 +60,23 @@ export function numel(shape: readonly number[]): number {
   return n;
 }
 
+type TypedArrayCtor = (new (n: number) => TypedArray) & (new (b: ArrayBufferLike, o: number, n: number) => TypedArray);
+
+/** The typed array that holds each dtype (float16 as raw bits). */
+export const TYPED_ARRAY_CTORS: Readonly<Record<DType, TypedArrayCtor>> = Object.freeze({
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+});
+
 /** Allocates a zero-filled typed array of `dtype` with `n` elements. */
 export function allocTyped<D extends DType>(dtype: D, n: number): TypedArrayOf[D] {
-  const ctor = {
-    float32: Float32Array,
-    float64: Float64Array,
-    float16: Uint16Array,
-    int64: BigInt64Array,
-    int32: Int32Array,
-    int8: Int8Array,
-    uint8: Uint8Array,
-    bool: Uint8Array,
-  }[dtype];
-  return new ctor(n) as TypedArrayOf[D];
+  return new TYPED_ARRAY_CTORS[dtype](n) as TypedArrayOf[D];
 }
 
 /**
@@ -87,8 +91,7 @@ export function typedFromBytes<D extends DType>(dtype: D, bytes: Uint8Array): Ty
   // NOTE: Buffer#slice returns a view, not a copy; Uint8Array's slice always copies into a fresh, aligned buffer.
   const aligned = bytes.byteOffset % size === 0 ? bytes : Uint8Array.prototype.slice.call(bytes);
   const n = bytes.byteLength / size;
-  const out = allocTyped(dtype, 0).constructor as new (b: ArrayBufferLike, o: number, n: number) => TypedArrayOf[D];
-  return new out(aligned.buffer, aligned.byteOffset, n);
+  return new TYPED_ARRAY_CTORS[dtype](aligned.buffer, aligned.byteOffset, n) as TypedArrayOf[D];
 }
 
 /**
@@ -142,8 +145,3 @@ export function toFloat32(t: HostTensor): HostTensor<'float32'> {
   return hostTensor('float32', t.shape, out);
 }
 
-/** Checks a dtype name given by a user or a file. */
-export function parseDType(name: string): DType {
-  if (name in DTYPES) return name as DType;
-  throw UsageError.expected('dtype', `one of ${Object.keys(DTYPES).join(', ')}`, name);
-}

@@ -12,6 +12,8 @@ test('device names map to execution providers in one place', () => {
   assert.deepEqual(executionProvidersFor('webgpu', ['webgpu', 'wasm']), ['webgpu', 'wasm']);
   assert.throws(() => executionProvidersFor('cuda', ['cpu']), /ONNXRUNTIME_NODE_INSTALL=cuda12/);
   assert.throws(() => parseDevice('tpu'), (e: unknown) => e instanceof UsageError && /Must be one of \[auto, cpu, cuda, wasm, webgpu\]/.test(e.message));
+  // inherited object keys are not devices
+  assert.throws(() => parseDevice('toString'), (e: unknown) => e instanceof UsageError);
   assert.ok(supportedBackends().includes('cpu'));
 });
 

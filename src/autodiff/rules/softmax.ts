@@ -1,7 +1,7 @@
 /**
  * Softmax and LogSoftmax over one axis (opset 13+ semantics), and Dropout through its mask.
  */
-import type { Value } from '../../graph/index.js';
+import { ONNX_DTYPE, type Value } from '../../graph/index.js';
 import { attrInt } from '../../graph/shape-inference.js';
 import { AutodiffError } from '../errors.js';
 import { constScalar, normAxis, scalarLike } from '../ops.js';
@@ -37,6 +37,6 @@ export const dropoutGrad: GradRule = (g, node, grads) => {
   if (!mask) {
     throw new AutodiffError('TSM_GRAD_UNSUPPORTED', `Dropout "${node.name}": training mode needs the mask output (numOutputs: 2) for its gradient`);
   }
-  const m = g.op('Cast', [mask], { to: { i: dy.dtype === 'float64' ? 11 : 1 } })[0];
+  const m = g.op('Cast', [mask], { to: { i: ONNX_DTYPE[dy.dtype] } })[0];
   return [g.mul(g.mul(dy, m), scalarLike(g, dy, 1 / (1 - ratio))), ...none];
 };
