@@ -7,7 +7,7 @@
 import { InternalError } from '../errors.js';
 import { type GraphBuilder, type Node, type Value, shapeToString } from '../graph/index.js';
 import { AutodiffError } from './errors.js';
-import { sameShape, scalarLike } from './ops.js';
+import { expandTo, sameShape, scalarLike } from './ops.js';
 import { GRAD_RULES, type GradRule, ruleKey } from './rules/index.js';
 
 /** Options of {@link buildBackward}. */
@@ -91,10 +91,8 @@ export function buildBackward(g: GraphBuilder, loss: Value, wrt: readonly Value[
       throw new AutodiffError('TSM_GRAD_SHAPE', `seed gradient ${shapeToString(opts.seed.shape)} does not match loss "${loss.name}" ${shapeToString(loss.shape)}`);
     }
     addGrad(loss, opts.seed);
-  } else if (loss.rank === 0) {
-    addGrad(loss, scalarLike(g, loss, 1));
   } else {
-    addGrad(loss, g.op('Expand', [scalarLike(g, loss, 1), g.constInts(loss.shape.map((d) => (typeof d === 'number' ? d : 1)), 'shape')])[0]);
+    addGrad(loss, expandTo(g, scalarLike(g, loss, 1), loss.shape));
   }
 
   g.scope(opts.scope ?? 'grad', () => {

@@ -34,6 +34,30 @@ export function staticShape(v: Value, where: string): number[] {
 /** Product of static dims. */
 export const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
+/** Every position of a grid of `dims`, in row-major order (the last coordinate varies fastest). */
+export function gridPositions(dims: readonly number[]): number[][] {
+  const out: number[][] = [];
+  for (let idx = 0; idx < prod(dims); idx++) {
+    const pos = new Array<number>(dims.length);
+    for (let i = dims.length - 1, r = idx; i >= 0; i--) {
+      pos[i] = r % dims[i];
+      r = Math.floor(r / dims[i]);
+    }
+    out.push(pos);
+  }
+  return out;
+}
+
+/**
+ * The end pads and output_padding of the ConvTranspose that is the adjoint of a windowed op (Conv, AveragePool)
+ * mapping `inLen` to `outLen` with windows `span` wide (dilated kernel size): the end pads crop what the forward
+ * windows never reached, and output_padding adds back the rows the last stride skipped.
+ */
+export function adjointPads(strides: readonly number[], outLen: readonly number[], span: readonly number[], padBegin: readonly number[], inLen: readonly number[]): { endPads: number[]; outPad: number[] } {
+  const extra = strides.map((s, i) => s * (outLen[i] - 1) + span[i] - padBegin[i] - inLen[i]);
+  return { endPads: extra.map((e) => Math.max(e, 0)), outPad: extra.map((e) => Math.max(-e, 0)) };
+}
+
 /** True when two shapes are structurally equal. */
 export const sameShape = (a: Shape, b: Shape): boolean => a.length === b.length && a.every((d, i) => dimEquals(d, b[i]));
 
@@ -92,12 +116,7 @@ export function constInput(node: Node, i: number, what: string): number[] | unde
 
 /** The float contents of a constant scalar input, or undefined when the input is absent. */
 export function constScalar(node: Node, i: number, what: string): number | undefined {
-  const v = node.inputs[i];
-  if (!v) return undefined;
-  if (!v.constant) {
-    throw new AutodiffError('TSM_GRAD_UNSUPPORTED', `${node.op} "${node.name}": the gradient needs ${what} (input ${i}) as a constant, got computed value "${v.name}"`);
-  }
-  return Number((v.constant.data as ArrayLike<number | bigint>)[0]);
+  return constInput(node, i, what)?.[0];
 }
 
 /** Axes of a Reduce* node (input 1 from opset 18 / ReduceSum 13, else the attribute), normalized; all when absent. */
@@ -107,7 +126,7 @@ export function reduceAxes(node: Node, rank: number): number[] {
     if (attrInt(node.attrs, 'noop_with_empty_axes', 0) === 1) return [];
     return Array.from({ length: rank }, (_, i) => i);
   }
-  return axes.map((a) => (a < 0 ? a + rank : a)).sort((a, b) => a - b);
+  return axes.map((a) => normAxis(a, rank)).sort((a, b) => a - b);
 }
 
 /** Normalizes an axis attribute against `rank`. */

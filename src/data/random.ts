@@ -132,3 +132,24 @@ export function mixSeed(...parts: readonly number[]): number {
   }
   return h >>> 0;
 }
+
+/**
+ * mulberry32: a small, fast seeded generator of uniforms in [0, 1) for what needs no numpy-compatible stream
+ * (weight initialization, dropout masks, tests).
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Standard normal values by Box-Muller over {@link mulberry32} (two uniforms per value). */
+export function mulberry32Normal(seed: number): () => number {
+  const uniform = mulberry32(seed);
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}

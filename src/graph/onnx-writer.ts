@@ -3,7 +3,7 @@
  * (no hand-written protobuf). Weights become initializers with raw little-endian data.
  */
 import onnxProto from 'onnx-proto';
-import { type DType, type HostTensor } from '../tensor/index.js';
+import { type HostTensor } from '../tensor/index.js';
 import { isStatic, dimToString, type Shape } from './dims.js';
 import type { AttrValue, Graph, Value } from './ir.js';
 

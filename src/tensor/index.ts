@@ -2,7 +2,7 @@
  * Host tensors: plain typed arrays with a dtype and a shape. Shared by the checkpoint reader, the runtime and
  * the data pipeline; no onnxruntime or Node dependency, so it also runs in the browser.
  */
-import { ShapeError, UsageError } from '../errors.js';
+import { ShapeError } from '../errors.js';
 
 /** Element types we store and exchange. Names follow ONNX/numpy spelling. */
 export const DTYPES = Object.freeze({

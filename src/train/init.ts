@@ -5,20 +5,8 @@
  * TSN's `new_fc` gets N(0, 0.001) with zero bias (ops/models.py `_prepare_tsn`).
  */
 import { BatchNorm2d, Conv2d, Linear, type Module, type Parameter } from '../nn/index.js';
+import { mulberry32Normal } from '../data/random.js';
 import { float32, numel } from '../tensor/index.js';
-
-/** mulberry32 + Box-Muller: a small seeded normal generator (initialization needs no crypto quality). */
-function normalSource(seed: number): () => number {
-  let a = seed >>> 0;
-  const uniform = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
 
 const fill = (p: Parameter, f: () => number): void => {
   p.tensor = float32(p.shape, Float32Array.from({ length: numel(p.shape) }, f));
@@ -31,7 +19,7 @@ const fill = (p: Parameter, f: () => number): void => {
  * @example initWeights(tsn({ numClass: 10, numSegments: 8, baseModel: 'resnet50', isShift: true }), 1);
  */
 export function initWeights<M extends Module>(model: M, seed = 0): M {
-  const normal = normalSource(seed);
+  const normal = mulberry32Normal(seed);
   for (const [path, m] of model.namedModules()) {
     if (m instanceof Conv2d) {
       const [out, , kh, kw] = m.weight.shape;

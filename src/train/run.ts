@@ -25,7 +25,7 @@ import type { HostTensor } from '../tensor/index.js';
 import { mapImagenetStateDict, resolvePretrain } from '../zoo/index.js';
 import { initWeights } from './init.js';
 import { TrainLog } from './log.js';
-import { type LrType, learningRateAt } from './schedule.js';
+import type { LrType } from './schedule.js';
 import { type EpochStats, type TrainEvent, Trainer, accuracy } from './trainer.js';
 
 /** Options of {@link trainTsn}: main.py's arguments in camelCase. */
@@ -345,7 +345,7 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
   try {
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
       const stats: EpochStats = await trainer.trainEpoch(epoch, train.epoch(epoch), train.length);
-      const lr = learningRateAt(epoch, { lr: o.lr ?? 0.001, lrType: o.lrType, lrSteps: o.lrSteps ?? [50, 100], epochs });
+      const { lr } = stats;
       trainLog.csv(`Epoch: [${epoch}], lr: ${lr.toFixed(5)}\tLoss ${stats.loss.toFixed(4)}\tPrec@1 ${stats.top1.toFixed(3)}\tPrec@5 ${stats.top5.toFixed(3)}`);
       trainLog.record({ type: 'epoch', epoch, lr, loss: stats.loss, top1: stats.top1, top5: stats.top5, batches: stats.batches, samples: stats.samples, ms: stats.ms });
       if ((epoch + 1) % evalFreq === 0 || epoch === epochs - 1) {

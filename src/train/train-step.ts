@@ -5,7 +5,7 @@
  * Node only (onnxruntime-node).
  */
 import { buildBackward, crossEntropy } from '../autodiff/index.js';
-import { mixSeed } from '../data/random.js';
+import { mixSeed, mulberry32 } from '../data/random.js';
 import { UsageError } from '../errors.js';
 import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type Node, type OpOptions, type Value, encodeOnnx } from '../graph/index.js';
 import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
@@ -58,6 +58,8 @@ export interface TrainStepGraph {
   readonly trained: readonly Parameter[];
   /** Buffers the forward updates (BatchNorm running statistics, `new.<key>`). */
   readonly updatedBuffers: readonly Parameter[];
+  /** Graph input `momentum_buffer.<key>` of each trained parameter whose group has momentum. */
+  readonly momentumInputs: ReadonlyMap<Parameter, string>;
   /** Graph input of each used optimizer group's learning rate, `lr.<group index>`. */
   readonly lrInputs: ReadonlyMap<number, string>;
   /** Weight decay, momentum and nesterov per group as baked into the graph (a change needs a rebuild). */
@@ -99,10 +101,6 @@ class StepGraphBuilder extends GraphBuilder {
       const folded = this.foldBatchNorm(inputs, attrs);
       if (folded) return [folded];
     }
-    if (op === 'Slice') {
-      const flipped = this.flipLastTwo(inputs);
-      if (flipped) return [flipped];
-    }
     if (!training || !inputs[3] || !inputs[4]) return super.op(op, inputs, attrs, opts);
     const stat = (v: Value, fill: number): Value => {
       const name = `bn_scratch.${v.name}`;
@@ -136,34 +134,6 @@ class StepGraphBuilder extends GraphBuilder {
     if (cb) bf = this.add(bf, this.mul(cb, s));
     // the Conv's own name, so profiles and the backward's node names still point at the conv layer
     return this.op('Conv', [cx, wf, bf], conv.attrs, { name: conv.name })[0];
-  }
-
-  /**
-   * A Slice that reverses the last two axes of a static tensor (the spatial flip of a kernel in the Conv input
-   * gradient) as a MatMul with a `[kh*kw, kh*kw]` anti-diagonal permutation matrix.
-   * NOTE: onnxruntime's negative-step Slice copies element by element (about 5 ms for a 512x512x3x3 weight); the
-   * MatMul is a small GEMM and exact (each output is one input times 1 plus zeros; only a non-finite weight would
-   * spread, and training has failed by then).
-   * @returns undefined when the Slice is anything else
-   */
-  private flipLastTwo(inputs: readonly (Value | undefined)[]): Value | undefined {
-    const [x, starts, ends, axes, steps] = inputs;
-    if (!x || !starts?.constant || !ends?.constant || !axes?.constant || !steps?.constant || x.rank < 3) return undefined;
-    if (!x.shape.every((d): d is number => typeof d === 'number')) return undefined;
-    const shape = x.shape as readonly number[];
-    const r = shape.length;
-    const num = (v: Value) => Array.from(v.constant!.data as ArrayLike<number | bigint>, Number);
-    const ax = num(axes).map((a) => (a < 0 ? a + r : a));
-    const st = num(steps);
-    if (ax.length !== 2 || ax[0] !== r - 2 || ax[1] !== r - 1 || st.some((v) => v !== -1)) return undefined;
-    const full = num(starts).every((v, i) => (v < 0 ? v + shape[ax[i]] : Math.min(v, shape[ax[i]] - 1)) === shape[ax[i]] - 1) && num(ends).every((v, i) => v <= -shape[ax[i]] - 1);
-    if (!full) return undefined;
-    const kk = shape[r - 2] * shape[r - 1];
-    const perm = new Float32Array(kk * kk);
-    for (let i = 0; i < kk; i++) perm[(kk - 1 - i) * kk + i] = 1;
-    const rows = shape.slice(0, r - 2).reduce((a, b) => a * b, 1);
-    const flat = this.matMul(this.reshape(x, [rows, kk]), this.constant(hostTensor('float32', [kk, kk], perm), 'flip'));
-    return this.reshape(flat, shape);
   }
 
   /** The graph without nodes whose outputs nothing reads (Convs replaced by a BatchNorm fold). */
@@ -202,14 +172,8 @@ class StepGraphBuilder extends GraphBuilder {
 export function dropoutMask(shape: readonly number[], ratio: number, seed: number): HostTensor<'float32'> {
   const data = new Float32Array(numel(shape));
   const keep = Math.fround(1 / (1 - ratio));
-  let a = seed >>> 0;
-  for (let i = 0; i < data.length; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    data[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 >= ratio ? keep : 0;
-  }
+  const uniform = mulberry32(seed);
+  for (let i = 0; i < data.length; i++) data[i] = uniform() >= ratio ? keep : 0;
   return hostTensor('float32', shape, data);
 }
 
@@ -268,6 +232,7 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   }
 
   const lrInputs = new Map<number, string>();
+  const momentumInputs = new Map<Parameter, string>();
   const lrValues = new Map<number, Value>();
   g.scope('sgd', () => {
     trained.forEach((p, i) => {
@@ -283,6 +248,7 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
       if (opts.outputGrads) g.output(g.reshape(grad, p.shape), `grad.${p.key}`);
       const n = numel(p.shape);
       const buffer = grp.momentum !== 0 ? g.input(`momentum_buffer.${p.key}`, 'float32', [n]) : undefined;
+      if (buffer) momentumInputs.set(p, buffer.name);
       const names = { param: `new.${p.key}`, buffer: buffer ? `new_momentum_buffer.${p.key}` : undefined };
       const up = emitSgdUpdate(g, { param: used.get(p.key) as Value, grad, buffer, lr, weightDecay: grp.weightDecay, momentum: grp.momentum, nesterov: grp.nesterov, names });
       g.output(up.param, `new.${p.key}`);
@@ -309,7 +275,7 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     .namedModules()
     .map(([, m]) => m)
     .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
-  return { graph: g.build(), inputs, trained, updatedBuffers, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
+  return { graph: g.build(), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
 }
 
 /** Per-run options of {@link TrainStep.run}. */
@@ -409,7 +375,7 @@ export class TrainStep {
     let maskIndex = 0;
     for (const [name, { shape, ratio }] of b.dropoutMasks) feeds[name] = dropoutMask(shape, ratio, mixSeed(seed, maskIndex++));
     for (const [gi, name] of b.lrInputs) feeds[name] = hostTensor('float32', [], Float32Array.of(this.optimizer.paramGroups[gi].lr));
-    for (const p of b.trained) if (this.optimizer.paramGroups.some((g) => g.momentum !== 0 && g.params.includes(p))) feeds[`momentum_buffer.${p.key}`] = this.optimizer.flatBuffer(p);
+    for (const [p, name] of b.momentumInputs) feeds[name] = this.optimizer.flatBuffer(p);
     const out = await this.session.run(feeds);
 
     for (const p of b.trained) {

@@ -50,6 +50,8 @@ export type TrainEvent =
 
 /** Averages over one epoch, weighted by batch size (main.py's AverageMeter). */
 export interface EpochStats {
+  /** The learning rate the epoch ran with (the schedule's, before parameter-group multipliers). */
+  readonly lr: number;
   readonly loss: number;
   readonly top1: number;
   readonly top5: number;
@@ -119,6 +121,8 @@ export function accuracy(logits: HostTensor, labels: HostTensor, k: number): num
 export class Trainer {
   readonly optimizer: SGD;
   private readonly steps = new Map<string, TrainStep>();
+  /** Gradient clipping max norm, or null for none. */
+  private readonly clip: number | null;
 
   constructor(
     readonly model: Module,
@@ -127,8 +131,8 @@ export class Trainer {
     const groups =
       opts.policies === 'single' ? singleGroup(model) : opts.policies === undefined || opts.policies === 'tsm' ? getOptimPolicies(model, { partialBn: opts.partialBn }) : opts.policies;
     this.optimizer = new SGD(groups, { lr: opts.lr, momentum: opts.momentum ?? 0.9, weightDecay: opts.weightDecay ?? 5e-4 });
-    const clip = opts.clipGradient === undefined ? 20 : opts.clipGradient;
-    if (clip !== null && !(clip > 0)) throw UsageError.expected('--clip-gradient', 'a positive number', clip);
+    this.clip = opts.clipGradient === undefined ? 20 : opts.clipGradient;
+    if (this.clip !== null && !(this.clip > 0)) throw UsageError.expected('--clip-gradient', 'a positive number', this.clip);
   }
 
   /** The step runner for one batch shape (built on first use; the last batch may be smaller). */
@@ -136,10 +140,9 @@ export class Trainer {
     const key = input.shape.join('x');
     let step = this.steps.get(key);
     if (!step) {
-      const clip = this.opts.clipGradient === undefined ? 20 : this.opts.clipGradient;
       step = await TrainStep.create(this.model, this.optimizer, {
         inputShape: input.shape,
-        clipGradNorm: clip ?? undefined,
+        clipGradNorm: this.clip ?? undefined,
         device: this.opts.device,
         threads: this.opts.threads,
       });
@@ -181,6 +184,7 @@ export class Trainer {
       iter++;
     }
     const stats: EpochStats = {
+      lr,
       loss: samples ? loss / samples : NaN,
       top1: samples ? top1 / samples : NaN,
       top5: samples ? top5 / samples : NaN,

@@ -10,7 +10,7 @@
 import type { Attrs, GraphBuilder, Value } from '../../graph/index.js';
 import { attrInt, attrInts } from '../../graph/shape-inference.js';
 import { AutodiffError } from '../errors.js';
-import { prod, staticShape } from '../ops.js';
+import { adjointPads, constLike, gridPositions, prod, staticShape } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';
 
 /** Geometry of a Conv node, with defaults filled in. */
@@ -55,21 +55,42 @@ function transposeWeight(g: GraphBuilder, w: Value, ws: readonly number[], group
   return g.reshape(g.transpose(w5, [0, 2, 1, ...range(3, 3 + sp)]), [group * cg, og, ...k]);
 }
 
+/** X padded as the forward conv pads it (no node without padding). */
+function padded(g: GraphBuilder, x: Value, { padBegin, padEnd }: ConvGeometry): Value {
+  return padBegin.some((p) => p > 0) || padEnd.some((p) => p > 0) ? g.pad(x, [0, 0, ...padBegin, 0, 0, ...padEnd]) : x;
+}
+
+/** What kernel tap `off` sees of padded X: `out` positions along `axes`, from `off * dilation` in steps of stride. */
+function tapWindow(g: GraphBuilder, xp: Value, off: readonly number[], { strides, dilations }: ConvGeometry, out: readonly number[], axes: readonly number[]): Value {
+  const start = off.map((u, i) => u * dilations[i]);
+  return g.slice(xp, start, start.map((st, i) => st + strides[i] * (out[i] - 1) + 1), axes, strides);
+}
+
+/**
+ * The kernel reversed along every spatial axis (which reverses its flattened taps), as a MatMul with the
+ * anti-diagonal `[K, K]` permutation.
+ * NOTE: onnxruntime's negative-step Slice copies element by element (about 5 ms for a 512x512x3x3 weight); the
+ * MatMul is a small GEMM and exact (each output is one input times 1 plus zeros; only a non-finite weight would
+ * spread, and training has failed by then).
+ */
+function flipKernel(g: GraphBuilder, w: Value, ws: readonly number[]): Value {
+  const kk = prod(ws.slice(2));
+  const perm = new Array<number>(kk * kk).fill(0);
+  for (let i = 0; i < kk; i++) perm[(kk - 1 - i) * kk + i] = 1;
+  return g.reshape(g.matMul(g.reshape(w, [ws[0] * ws[1], kk]), constLike(g, w, [kk, kk], perm, 'flip')), ws);
+}
+
 /** Input gradient of Conv. */
 function convInputGrad(g: GraphBuilder, dy: Value, x: Value, w: Value, geo: ConvGeometry, where: string): Value {
   const xs = staticShape(x, where);
   const ws = staticShape(w, where);
   const ys = staticShape(dy, where);
-  const { sp, kernel, strides, dilations, padBegin, padEnd, group } = geo;
+  const { kernel, strides, dilations, padBegin, padEnd, group } = geo;
   const span = kernel.map((k, i) => dilations[i] * (k - 1));
   const flippedPads = [...span.map((s, i) => s - padBegin[i]), ...span.map((s, i) => s - padEnd[i])];
   if (strides.every((s) => s === 1) && flippedPads.every((p) => p >= 0)) {
     let wt = transposeWeight(g, w, ws, group);
-    if (kernel.some((k) => k > 1)) {
-      const axes = range(2, 2 + sp);
-      // NOTE: a negative-step Slice flips the kernel in-graph; ends -(k+1) normalize to -1 ("past index 0").
-      wt = g.slice(wt, axes.map(() => -1), kernel.map((k) => -(k + 1)), axes, axes.map(() => -1));
-    }
+    if (kernel.some((k) => k > 1)) wt = flipKernel(g, wt, staticShape(wt, where));
     return g.op('Conv', [dy, wt], {
       kernel_shape: { ints: kernel },
       strides: { ints: strides },
@@ -78,15 +99,8 @@ function convInputGrad(g: GraphBuilder, dy: Value, x: Value, w: Value, geo: Conv
       group: { i: group },
     })[0];
   }
-  // ConvTranspose is Conv's adjoint; its end pads crop what the forward windows never reached, and
-  // output_padding adds back the rows the last stride skipped.
-  const endPads: number[] = [];
-  const outPad: number[] = [];
-  for (let i = 0; i < sp; i++) {
-    const extra = strides[i] * (ys[2 + i] - 1) + span[i] + 1 - padBegin[i] - xs[2 + i];
-    endPads.push(Math.max(extra, 0));
-    outPad.push(Math.max(-extra, 0));
-  }
+  // ConvTranspose is Conv's adjoint
+  const { endPads, outPad } = adjointPads(strides, ys.slice(2), span.map((v) => v + 1), padBegin, xs.slice(2));
   return g.op('ConvTranspose', [dy, w], {
     kernel_shape: { ints: kernel },
     strides: { ints: strides },
@@ -101,14 +115,10 @@ function convInputGrad(g: GraphBuilder, dy: Value, x: Value, w: Value, geo: Conv
 function pointwiseWeightGrad(g: GraphBuilder, dy: Value, x: Value, xs: number[], ws: number[], ys: number[], geo: ConvGeometry): Value {
   const [n, c] = xs;
   const o = ws[0];
-  const { sp, strides, padBegin, padEnd } = geo;
-  let xin = x;
-  if (padBegin.some((p) => p > 0) || padEnd.some((p) => p > 0)) xin = g.pad(xin, [0, 0, ...padBegin, 0, 0, ...padEnd]);
+  const { sp, strides } = geo;
+  let xin = padded(g, x, geo);
   const out = ys.slice(2);
-  if (strides.some((s) => s > 1)) {
-    const axes = range(2, 2 + sp);
-    xin = g.slice(xin, axes.map(() => 0), out.map((h, i) => strides[i] * (h - 1) + 1), axes, strides);
-  }
+  if (strides.some((s) => s > 1)) xin = tapWindow(g, xin, out.map(() => 0), geo, out, range(2, 2 + sp));
   const l = prod(out);
   const x3 = g.reshape(xin, [n, c, l]);
   const dy3 = g.reshape(dy, [n, o, l]);
@@ -153,39 +163,20 @@ function depthwiseWeightGrad(g: GraphBuilder, dy: Value, x: Value, xs: number[],
 function im2colWeightGrad(g: GraphBuilder, dy: Value, x: Value, xs: number[], ws: number[], ys: number[], geo: ConvGeometry): Value {
   const [n] = xs;
   const [o, cg, ...kernel] = ws;
-  const { sp, strides, dilations, padBegin, padEnd, group } = geo;
+  const { sp, group } = geo;
   const og = o / group;
   const out = ys.slice(2);
   const l = n * prod(out);
   const kk = prod(kernel);
   const spatial = range(1, 1 + sp);
-  let xp = x;
-  if (padBegin.some((p) => p > 0) || padEnd.some((p) => p > 0)) xp = g.pad(xp, [0, 0, ...padBegin, 0, 0, ...padEnd]);
-  const xt = g.transpose(xp, [0, ...range(2, 2 + sp), 1]); // [N, Hp, Wp, C]
+  const xt = g.transpose(padded(g, x, geo), [0, ...range(2, 2 + sp), 1]); // [N, Hp, Wp, C]
   const dyt = g.reshape(g.transpose(dy, [0, ...range(2, 2 + sp), 1]), [l, o]); // [N*Ho*Wo, O]
-  // Kernel offsets in row-major order, matching the [k..., C] layout of the result.
-  const offsets: number[][] = [];
-  for (let idx = 0; idx < kk; idx++) {
-    const off: number[] = [];
-    let r = idx;
-    for (let i = sp - 1; i >= 0; i--) {
-      off.unshift(r % kernel[i]);
-      r = Math.floor(r / kernel[i]);
-    }
-    offsets.push(off);
-  }
+  // kernel taps in row-major order, matching the [k..., C] layout of the result
+  const offsets = gridPositions(kernel);
   const perGroup: Value[] = [];
   for (let gi = 0; gi < group; gi++) {
     const xg = group === 1 ? xt : g.slice(xt, [gi * cg], [(gi + 1) * cg], [sp + 1]);
-    const cols = offsets.map((off) =>
-      g.slice(
-        xg,
-        off.map((u, i) => u * dilations[i]),
-        off.map((u, i) => u * dilations[i] + strides[i] * (out[i] - 1) + 1),
-        spatial,
-        strides,
-      ),
-    );
+    const cols = offsets.map((off) => tapWindow(g, xg, off, geo, out, spatial));
     const col = cols.length === 1 ? cols[0] : g.concat(cols, sp + 1); // [N, Ho, Wo, K*Cg]
     const dyg = group === 1 ? dyt : g.slice(dyt, [gi * og], [(gi + 1) * og], [1]);
     perGroup.push(g.gemm(dyg, g.reshape(col, [l, kk * cg]), undefined, { transA: true })); // [Og, K*Cg]
@@ -204,27 +195,13 @@ function im2colWeightGrad(g: GraphBuilder, dy: Value, x: Value, xs: number[], ws
 function channelsFirstWeightGrad(g: GraphBuilder, dy: Value, x: Value, xs: number[], ws: number[], ys: number[], geo: ConvGeometry): Value {
   const [n, c] = xs;
   const [o, , ...kernel] = ws;
-  const { sp, strides, dilations, padBegin, padEnd } = geo;
+  const { sp } = geo;
   const out = ys.slice(2);
   const l = prod(out);
-  const kk = prod(kernel);
-  let xp = x;
-  if (padBegin.some((p) => p > 0) || padEnd.some((p) => p > 0)) xp = g.pad(xp, [0, 0, ...padBegin, 0, 0, ...padEnd]);
-  const spatial = range(2, 2 + sp);
-  const cols: Value[] = [];
-  for (let idx = 0; idx < kk; idx++) {
-    // kernel offsets in row-major order, matching the weight's (kh, kw) layout
-    const off = new Array<number>(sp).fill(0);
-    let r = idx;
-    for (let i = sp - 1; i >= 0; i--) {
-      off[i] = r % kernel[i];
-      r = Math.floor(r / kernel[i]);
-    }
-    const start = off.map((u, i) => u * dilations[i]);
-    const col = g.slice(xp, start, start.map((st, i) => st + strides[i] * (out[i] - 1) + 1), spatial, strides);
-    cols.push(g.reshape(col, [n, c, 1, l]));
-  }
-  const col = g.reshape(g.concat(cols, 2), [n, c * kk, l]);
+  const xp = padded(g, x, geo);
+  // kernel taps in row-major order, matching the weight's (kh, kw) layout
+  const cols = gridPositions(kernel).map((off) => g.reshape(tapWindow(g, xp, off, geo, out, range(2, 2 + sp)), [n, c, 1, l]));
+  const col = g.reshape(g.concat(cols, 2), [n, c * prod(kernel), l]);
   const dw = g.matMul(g.reshape(dy, [n, o, l]), g.transpose(col, [0, 2, 1])); // [N, O, C*K]
   return g.reshape(n === 1 ? dw : g.reduceSum(dw, [0], false), ws);
 }

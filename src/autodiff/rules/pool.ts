@@ -7,7 +7,7 @@
 import { type Node, type Value, isStatic } from '../../graph/index.js';
 import { attrInt, attrInts } from '../../graph/shape-inference.js';
 import { AutodiffError } from '../errors.js';
-import { constLike, expandTo, prod, scalarLike, staticShape, zeros } from '../ops.js';
+import { adjointPads, constLike, expandTo, gridPositions, prod, scalarLike, staticShape, zeros } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';
 
 /** MaxPool: dy scattered (added) to the argmax of each window. */
@@ -61,26 +61,11 @@ export const averagePoolGrad: GradRule = (g, node, grads) => {
   let scaled = g.reshape(dy, [n * c, 1, ...out]);
   if (!uniform) {
     // Per-position divisors (edge windows clipped by the padding or ceil_mode): one [1, 1, Ho, Wo] table.
-    const table = new Float64Array(prod(out));
-    table.forEach((_, idx) => {
-      let r = idx;
-      let d = 1;
-      for (let i = sp - 1; i >= 0; i--) {
-        d *= perAxis[i][r % out[i]];
-        r = Math.floor(r / out[i]);
-      }
-      table[idx] = 1 / d;
-    });
+    const table = gridPositions(out).map((pos) => 1 / pos.reduce((d, p, i) => d * perAxis[i][p], 1));
     scaled = g.mul(scaled, constLike(g, x, [1, 1, ...out], table, 'pool_divisor'));
   }
   const kernel = constLike(g, x, [1, 1, ...k], new Array<number>(prod(k)).fill(uniform ? 1 / prod(k) : 1), 'pool_kernel');
-  const endPads: number[] = [];
-  const outPad: number[] = [];
-  for (let i = 0; i < sp; i++) {
-    const extra = s[i] * (out[i] - 1) + k[i] - pb[i] - h[i];
-    endPads.push(Math.max(extra, 0));
-    outPad.push(Math.max(-extra, 0));
-  }
+  const { endPads, outPad } = adjointPads(s, out, k, pb, h);
   const dx = g.op('ConvTranspose', [scaled, kernel], {
     kernel_shape: { ints: k },
     strides: { ints: s },
