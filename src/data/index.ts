@@ -33,7 +33,7 @@ export {
 export {
   GroupScale, GroupCenterCrop, GroupRandomCrop, GroupMultiScaleCrop, GroupRandomHorizontalFlip, GroupOverSample,
   GroupFullResSample, GroupCompose, buildTransforms, trainAugmentation, valCropping, testCropping, normalizationFor,
-  normalizeInto, groupToTensor, stackedChannels, fillFixOffset, scaledSize, IMAGENET_MEAN, IMAGENET_STD,
+  normalizeInto, groupToTensor, stackedChannels, fillFixOffset, IMAGENET_MEAN, IMAGENET_STD,
   MULTI_SCALE_CROP_SCALES,
   type GroupTransform, type TransformSpec, type NormalizeSpec, type MultiScaleCropOptions,
 } from './transforms.js';
@@ -55,3 +55,4 @@ export {
   type SyntheticClass, type SyntheticClipOptions, type SyntheticBatchOptions, type MakeSyntheticOptions,
   type SyntheticDatasetInfo,
 } from './synthetic.js';
+export { scaledSize, roundHalfEven, centerCropOffset } from './crop-geometry.js';

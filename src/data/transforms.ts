@@ -5,6 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import { hostTensor, type HostTensor } from '../tensor/index.js';
+import { centerCropOffset, scaledSize } from './crop-geometry.js';
 import { cropImage, flipImage, invertImage, makeImage, resizeBilinear, type Image } from './image.js';
 import { normalizeRgbSimd } from './pixel-kernels.js';
 import type { Modality } from './list-file.js';
@@ -34,18 +35,6 @@ function sameSize(group: readonly Image[]): { width: number; height: number } {
   return { width, height };
 }
 
-/** Python 3's `round`: halves go to the even neighbour (torchvision's center_crop uses it). */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Output size of torchvision's `Resize(size)` with an int: the shorter side becomes `size`, the longer truncates. */
-export function scaledSize(width: number, height: number, size: number): { width: number; height: number } {
-  if (width <= height) return { width: size, height: Math.trunc((size * height) / width) };
-  return { width: Math.trunc((size * width) / height), height: size };
-}
-
 /** Rescales so the shorter side is `size` (bilinear), as `GroupScale(size)` / torchvision `Resize(size)`. */
 export class GroupScale implements GroupTransform {
   constructor(readonly size: number) {
@@ -68,8 +57,7 @@ export class GroupCenterCrop implements GroupTransform {
 
   async apply(group: readonly Image[]): Promise<Image[]> {
     const { width, height } = sameSize(group);
-    const left = roundHalfEven((width - this.size) / 2);
-    const top = roundHalfEven((height - this.size) / 2);
+    const { left, top } = centerCropOffset(width, height, this.size, this.size);
     return group.map((img) => cropImage(img, left, top, this.size, this.size));
   }
 }

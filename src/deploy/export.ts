@@ -6,9 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
-import { DEFAULT_OPSET, type Graph, GraphBuilder, encodeOnnx } from '../graph/index.js';
+import { DEFAULT_OPSET, type Graph, encodeOnnx } from '../graph/index.js';
 import { parseCheckpointName } from '../models/config.js';
-import { ONLINE_INPUT_MEAN, ONLINE_INPUT_STD, ONLINE_STEP_NAMES, type OnlineMobileNetV2, resolveInputSize } from '../models/online-mobilenet-v2.js';
+import { ONLINE_INPUT_MEAN, ONLINE_INPUT_STD, ONLINE_STEP_NAMES, type OnlineMobileNetV2, buildOnlineStepGraph, resolveInputSize } from '../models/online-mobilenet-v2.js';
 import { type TsnOverrides, loadTsnCheckpoint } from '../models/load.js';
 import { loadOnlineMobileNetV2 } from '../models/online.js';
 import { type TSN, buildTsnGraph } from '../models/tsn.js';
@@ -72,13 +72,9 @@ const withMetadata = (graph: Graph, entries: Record<string, string>): Graph => (
 export function buildOnlineExportGraph(model: OnlineMobileNetV2, opts: ExportGraphOptions = {}): ExportGraph {
   const [h, w] = resolveInputSize(opts.inputSize);
   const opset = checkOpset(opts.opset ?? DEFAULT_OPSET);
-  const g = new GraphBuilder({ name: 'tsm_online_mobilenet_v2', opset });
+  // the model's own step graph; its metadata is replaced by the complete deployment metadata below
+  const graph = buildOnlineStepGraph(model, { inputSize: [h, w], opset });
   const shapes = model.bufferShapes(h, w, 1);
-  const frame = g.input(ONLINE_STEP_NAMES.frame, 'float32', [1, 3, h, w]);
-  const buffersIn = shapes.map((s, i) => g.input(ONLINE_STEP_NAMES.buffersIn[i], 'float32', s));
-  const { logits, buffers } = model.forwardStep(g, frame, buffersIn);
-  g.output(logits, ONLINE_STEP_NAMES.logits);
-  buffers.forEach((b, i) => g.output(b, ONLINE_STEP_NAMES.buffersOut[i]));
   const info: ExportGraph['info'] = {
     kind: 'online',
     arch: 'mobilenetv2',
@@ -97,7 +93,7 @@ export function buildOnlineExportGraph(model: OnlineMobileNetV2, opts: ExportGra
     bufferShapes: shapes,
     dynamicBatch: false,
   };
-  return { graph: withMetadata(g.build(), formatDeployMetadata(info)), info };
+  return { graph: withMetadata(graph, formatDeployMetadata(info)), info };
 }
 
 /**

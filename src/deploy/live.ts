@@ -17,7 +17,8 @@ import { buildOnlineExportGraph } from './export.js';
 import { type DeployInfo, type FramePreprocessing, parseDeployMetadata } from './metadata.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
 import { OnlineStepper, type OrtLikeSession } from './online-stepper.js';
-import { normalizeFrame, roundHalfEven, scaledSize } from './preprocess.js';
+import { centerCropOffset, scaledSize } from '../data/crop-geometry.js';
+import { normalizeFrame } from './preprocess.js';
 import { OutputSmoother, type SmoothingRules, smoothingFor } from './smoothing.js';
 
 /** The zoo model live recognition uses when none is given: the original demo's Jester checkpoint. */
@@ -108,14 +109,15 @@ export async function* ffmpegFrames(inputArgs: readonly string[], width: number,
 
 /**
  * The online demo's `get_transform()` on one RGB frame: resize the shorter side to `scaleSize` (bilinear, as
- * PIL), center-crop `inputSize`, then normalize to `[3, H, W]` floats. Node only (sharp).
+ * PIL), center-crop `inputSize`, then normalize to `[3, H, W]` floats. Node only.
  */
 export async function preprocessImage(img: Image, prep: FramePreprocessing, out?: Float32Array): Promise<Float32Array> {
   if (img.channels !== 3) throw new DataError(`live frames must be RGB, got ${img.channels} channel(s)`);
   const [th, tw] = prep.inputSize;
   const size = scaledSize(img.width, img.height, prep.scaleSize);
   const scaled = resizeBilinear(img, size.width, size.height);
-  const crop = cropImage(scaled, roundHalfEven((size.width - tw) / 2), roundHalfEven((size.height - th) / 2), tw, th);
+  const { left, top } = centerCropOffset(size.width, size.height, tw, th);
+  const crop = cropImage(scaled, left, top, tw, th);
   return normalizeFrame(crop.data, tw, th, 3, prep, out);
 }
 

@@ -1,8 +1,9 @@
 /**
  * Frame preprocessing of the online demo (`get_transform()`: `GroupScale(256)`, `GroupCenterCrop(224)`,
  * `ToTorchFormatTensor`, `GroupNormalize(ImageNet)`), split so each host does the resize its own way: the browser
- * draws the crop window onto a canvas, Node resizes with sharp. Browser-safe (no Node imports).
+ * draws the crop window onto a canvas, Node resizes with the Pillow port. Browser-safe (no Node imports).
  */
+import { centerCropOffset, roundHalfEven, scaledSize } from '../data/crop-geometry.js';
 import { ShapeError, UsageError } from '../errors.js';
 import type { FramePreprocessing } from './metadata.js';
 
@@ -14,17 +15,7 @@ export interface CropWindow {
   readonly sh: number;
 }
 
-/** Python 3's `round` (halves to even), which torchvision's `center_crop` uses for its offsets. */
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-/** Size after torchvision `Resize(size)` with an int: the shorter side becomes `size`, the longer one truncates. */
-export function scaledSize(width: number, height: number, size: number): { width: number; height: number } {
-  if (width <= height) return { width: size, height: Math.trunc((size * height) / width) };
-  return { width: Math.trunc((size * width) / height), height: size };
-}
+export { roundHalfEven, scaledSize };
 
 /**
  * The part of a `srcWidth` x `srcHeight` frame that `GroupScale(scaleSize)` + `GroupCenterCrop(inputSize)` keep,
@@ -41,8 +32,7 @@ export function cropWindow(srcWidth: number, srcHeight: number, prep: Pick<Frame
   if (th > scaled.height || tw > scaled.width) {
     throw new ShapeError(`crop ${tw}x${th} is larger than the resized frame ${scaled.width}x${scaled.height} (scale size ${prep.scaleSize})`);
   }
-  const left = roundHalfEven((scaled.width - tw) / 2);
-  const top = roundHalfEven((scaled.height - th) / 2);
+  const { left, top } = centerCropOffset(scaled.width, scaled.height, tw, th);
   const fx = srcWidth / scaled.width;
   const fy = srcHeight / scaled.height;
   return { sx: left * fx, sy: top * fy, sw: tw * fx, sh: th * fy };

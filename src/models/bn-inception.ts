@@ -92,9 +92,6 @@ const maxPool3 = (stride: number, padding = 0): MaxPool => new MaxPool({ kernelS
 /** `nn.AvgPool2d(3, stride=1, padding=1, ceil_mode=True, count_include_pad=True)`. */
 const avgPool3 = (): AvgPool => new AvgPool({ kernelSize: 3, stride: 1, padding: 1, ceilMode: true, countIncludePad: true });
 
-/** The 12 stages the shift mask indexes, in order: `_block_1`, `_block_2`, then the inception blocks. */
-export const BN_INCEPTION_STAGES: readonly string[] = Object.freeze(['1', '2', ...INCEPTION_BLOCKS.map((b) => b.name)]);
-
 /** Options of {@link BNInception}. */
 export interface BNInceptionOptions {
   /** Outputs of `fc`. @default 1000 */
@@ -119,8 +116,6 @@ export class BNInception extends Module {
   nSegment = 1;
   /** One character per stage, '1' = shift that stage's input; all '0' until {@link BNInception.buildTemporalOps}. */
   isTemporalShift = '0'.repeat(12);
-  /** Residual shift (`x + block(shift(x))`); never valid for BN-Inception, see {@link BNInception.buildTemporalOps}. */
-  residual = false;
   /** Shifted channels are `c // foldDiv` each way. */
   foldDiv = 8;
 
@@ -159,18 +154,16 @@ export class BNInception extends Module {
   buildTemporalOps(nSegment: number, isTemporalShift = '0'.repeat(12), shiftDiv = 8): this {
     if (!Number.isInteger(nSegment) || nSegment < 1) throw UsageError.expected('n_segment', 'a positive integer', nSegment);
     if (!Number.isInteger(shiftDiv) || shiftDiv < 1) throw UsageError.expected('shift_div', 'a positive integer', shiftDiv);
-    const residual = isTemporalShift.includes('res');
     const mask = isTemporalShift === 'block' || isTemporalShift === 'blockres' ? '1'.repeat(12) : isTemporalShift;
     if (!/^[01]{12}$/.test(mask)) {
       throw UsageError.expected('BNInception shift place', "'block', 'blockres' or 12 characters of 0/1", isTemporalShift);
     }
-    if (residual) {
+    if (isTemporalShift.includes('res')) {
       throw new UsageError(
         `BNInception shift place '${isTemporalShift}' is residual (relu(x + block(shift(x)))), which needs every shifted stage to keep its shape; _block_2 maps 64 to 192 channels, so the original fails as well. Use shift place 'block'.`,
       );
     }
     this.nSegment = nSegment;
-    this.residual = residual;
     this.isTemporalShift = `0${mask.slice(1)}`; // image input does not shift
     this.foldDiv = shiftDiv;
     return this;

@@ -106,18 +106,8 @@ export class MobileNetV2 extends Module {
     const inputSize = opts.inputSize ?? 224;
     const widthMult = opts.widthMult ?? 1;
     if (inputSize % 32 !== 0) throw UsageError.expected('MobileNetV2 inputSize', 'a multiple of 32', inputSize);
-    let inputChannel = 32; // first channel is always 32, as the original
-    const lastChannel = widthMult > 1 ? makeDivisible(1280 * widthMult) : 1280;
-    const features: Module[] = [convBn(3, inputChannel, 2)];
-    for (const [t, c, n, s] of INVERTED_RESIDUAL_SETTING) {
-      const outputChannel = t > 1 ? makeDivisible(c * widthMult) : c;
-      for (let i = 0; i < n; i++) {
-        features.push(new InvertedResidual(inputChannel, outputChannel, i === 0 ? s : 1, t));
-        inputChannel = outputChannel;
-      }
-    }
-    features.push(conv1x1Bn(inputChannel, lastChannel));
-    this.features = new Sequential(...features);
+    const lastChannel = mobileNetV2LastChannel(widthMult);
+    this.features = mobileNetV2Features(widthMult, (b) => new InvertedResidual(b.inp, b.oup, b.stride, b.expandRatio));
     this.featureDim = lastChannel;
     this.classifier = new Linear(lastChannel, opts.numClasses ?? 1000);
   }
@@ -129,6 +119,40 @@ export class MobileNetV2 extends Module {
   }
 }
 
+/** One inverted residual block of the layout: `features.<index>`, its channels, stride and expand ratio. */
+export interface InvertedResidualSpec {
+  /** Position among the blocks (0 for `features.1`). */
+  readonly index: number;
+  readonly inp: number;
+  readonly oup: number;
+  readonly stride: number;
+  readonly expandRatio: number;
+}
+
+/** The blocks of the original's layout for a width multiplier (`make_divisible(c * width_mult)` when expanding). */
+export function invertedResidualSpecs(widthMult: number): InvertedResidualSpec[] {
+  const specs: InvertedResidualSpec[] = [];
+  let inp = 32; // the original: "first channel is always 32!"
+  for (const [t, c, n, s] of INVERTED_RESIDUAL_SETTING) {
+    const oup = t > 1 ? makeDivisible(c * widthMult) : c;
+    for (let i = 0; i < n; i++) {
+      specs.push({ index: specs.length, inp, oup, stride: i === 0 ? s : 1, expandRatio: t });
+      inp = oup;
+    }
+  }
+  return specs;
+}
+
+/** Channels of the last 1x1 conv (`features.18`): 1280, widened only for multipliers above 1. */
+export const mobileNetV2LastChannel = (widthMult: number): number => (widthMult > 1 ? makeDivisible(1280 * widthMult) : 1280);
+
+/** `features`: the stem, one block per spec (built by `block`), and the last 1x1 conv. */
+export function mobileNetV2Features(widthMult: number, block: (spec: InvertedResidualSpec) => Module): Sequential {
+  const specs = invertedResidualSpecs(widthMult);
+  const lastInp = specs[specs.length - 1].oup;
+  return new Sequential(convBn(3, 32, 2), ...specs.map(block), conv1x1Bn(lastInp, mobileNetV2LastChannel(widthMult)));
+}
+
 /** Widths {@link inferMobileNetV2WidthMult} tries first, so a checkpoint reports the multiplier it was built with. */
 const COMMON_WIDTH_MULTS = [1, 0.5, 0.75, 0.35, 0.25, 1.4, 1.3] as const;
 
@@ -138,10 +162,7 @@ const COMMON_WIDTH_MULTS = [1, 0.5, 0.75, 0.35, 0.25, 1.4, 1.3] as const;
  * @example mobileNetV2Channels(0.5).at(-1) // 1280: the last conv only widens for multipliers above 1
  */
 export function mobileNetV2Channels(widthMult: number): number[] {
-  const out: number[] = [];
-  for (const [t, c, n] of INVERTED_RESIDUAL_SETTING) for (let i = 0; i < n; i++) out.push(t > 1 ? makeDivisible(c * widthMult) : c);
-  out.push(widthMult > 1 ? makeDivisible(1280 * widthMult) : 1280);
-  return out;
+  return [...invertedResidualSpecs(widthMult).map((b) => b.oup), mobileNetV2LastChannel(widthMult)];
 }
 
 /**

@@ -17,10 +17,9 @@
 import { ShapeError, UsageError } from '../errors.js';
 import { type Graph, GraphBuilder, type Value } from '../graph/index.js';
 import { type BatchNorm2d, Conv2d, Linear, Module, Sequential } from '../nn/index.js';
-import { INVERTED_RESIDUAL_SETTING, InvertedResidual, conv1x1Bn, convBn, invertedResidualConv, makeDivisible } from './mobilenet-v2.js';
+import { InvertedResidual, invertedResidualConv, mobileNetV2Features, mobileNetV2LastChannel } from './mobilenet-v2.js';
 import { type HostTensor, float32 } from '../tensor/index.js';
 
-export { INVERTED_RESIDUAL_SETTING, InvertedResidual, conv1x1Bn, convBn, makeDivisible };
 
 /**
  * Mirrors the online demo's `InvertedResidualWithShift`: `cat(shift_buffer, x[:, c//8:])` goes through the block,
@@ -117,21 +116,11 @@ export class OnlineMobileNetV2 extends Module {
     this.widthMult = opts.widthMult ?? 1;
     if (!Number.isInteger(this.numClasses) || this.numClasses < 1) throw UsageError.expected('numClasses', 'a positive integer', this.numClasses);
     if (!(this.widthMult > 0)) throw UsageError.expected('widthMult', 'a positive number', this.widthMult);
-    let inputChannel = 32; // the original: "first channel is always 32!"
-    this.lastChannel = this.widthMult > 1 ? makeDivisible(1280 * this.widthMult) : 1280;
-    const features: Module[] = [convBn(3, inputChannel, 2)];
-    let globalIdx = 0;
-    for (const [t, c, n, s] of INVERTED_RESIDUAL_SETTING) {
-      const outputChannel = t > 1 ? makeDivisible(c * this.widthMult) : c;
-      for (let i = 0; i < n; i++) {
-        const Block = SHIFT_BLOCK_IDX.includes(globalIdx) ? InvertedResidualWithShift : InvertedResidual;
-        features.push(new Block(inputChannel, outputChannel, i === 0 ? s : 1, t));
-        globalIdx += 1;
-        inputChannel = outputChannel;
-      }
-    }
-    features.push(conv1x1Bn(inputChannel, this.lastChannel));
-    this.features = new Sequential(...features);
+    this.lastChannel = mobileNetV2LastChannel(this.widthMult);
+    this.features = mobileNetV2Features(this.widthMult, (b) => {
+      const Block = SHIFT_BLOCK_IDX.includes(b.index) ? InvertedResidualWithShift : InvertedResidual;
+      return new Block(b.inp, b.oup, b.stride, b.expandRatio);
+    });
     this.classifier = new Linear(this.lastChannel, this.numClasses);
   }
 
@@ -211,6 +200,8 @@ export interface OnlineStepGraphOptions {
   readonly inputSize?: number | readonly [number, number];
   /** Frames per step (independent streams). @default 1 */
   readonly batch?: number;
+  /** Default-domain opset. @default DEFAULT_OPSET */
+  readonly opset?: number;
 }
 
 /** `inputSize` as `[height, width]`, checked. */
@@ -232,7 +223,7 @@ export function buildOnlineStepGraph(model: OnlineMobileNetV2, opts: OnlineStepG
   const [h, w] = resolveInputSize(opts.inputSize);
   const batch = opts.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw UsageError.expected('batch', 'a positive integer', batch);
-  const g = new GraphBuilder({ name: 'tsm_online_mobilenet_v2' });
+  const g = new GraphBuilder({ name: 'tsm_online_mobilenet_v2', opset: opts.opset });
   const shapes = model.bufferShapes(h, w, batch);
   const frame = g.input(ONLINE_STEP_NAMES.frame, 'float32', [batch, 3, h, w]);
   const buffersIn = shapes.map((s, i) => g.input(ONLINE_STEP_NAMES.buffersIn[i], 'float32', s));

@@ -55,9 +55,8 @@ export function onlineMobileNetV2FromStateDict(sd: ReadonlyMap<string, HostTenso
   // TSN checkpoints keep num_batches_tracked only since PyTorch 0.4.1; older ones lack it, which is harmless.
   const missing = [...model.stateDict().keys()].filter((k) => !stateDict.has(k));
   const onlyCounters = missing.length > 0 && missing.every((k) => k.endsWith('num_batches_tracked'));
-  model.loadStateDict(stateDict, { strict: !onlyCounters, source: opts.source });
+  const { unexpectedKeys: unexpected } = model.loadStateDict(stateDict, { strict: !onlyCounters, source: opts.source });
   if (onlyCounters) {
-    const unexpected = [...stateDict.keys()].filter((k) => !model.stateDict().has(k));
     if (unexpected.length > 0) {
       throw new CheckpointError('TSM_CHECKPOINT_KEY_MISSING', `state dict does not fit the model${where}: unexpected key(s) ${unexpected.slice(0, 8).join(', ')}`);
     }

@@ -11,7 +11,7 @@ import { checkpointStem } from '../models/config.js';
 import { defaultCacheDir } from './cache-dir.js';
 import { downloadFile, type DownloadOptions } from './download.js';
 import type { ProgressCallback } from './progress.js';
-import { ZOO, type ZooEntry } from './table.js';
+import { ZOO, type ZooEntry, findZooEntry } from './table.js';
 
 /** Options of {@link resolveWeights}. */
 export interface ResolveWeightsOptions {
@@ -80,8 +80,7 @@ export async function classifyWeightsSpec(spec: string, zoo: readonly ZooEntry[]
   const st = await stat(path).catch(() => undefined);
   if (st?.isFile()) return { kind: 'path', path: resolve(path) };
   if (st?.isDirectory()) throw new UsageError(`weights "${spec}" is a folder; expected a checkpoint file, a URL or a zoo name`);
-  const stem = checkpointStem(spec);
-  const entry = zoo.find((e) => e.name === stem) ?? zoo.find((e) => e.name.toLowerCase() === stem.toLowerCase());
+  const entry = findZooEntry(spec, zoo);
   if (entry && !/[\\/]/.test(spec)) return { kind: 'zoo', entry };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
     throw new UsageError(`unsupported URL scheme in weights "${spec}"; expected http://, https:// or file://`);

@@ -233,9 +233,9 @@ export function describeProtocol(p: ZooProtocol): string {
  * @example
  * findZooEntry('TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50')?.results[0].top1; // 71.2
  */
-export function findZooEntry(name: string): ZooEntry | undefined {
+export function findZooEntry(name: string, zoo: readonly ZooEntry[] = ZOO): ZooEntry | undefined {
   const stem = checkpointStem(name);
-  return ZOO.find((e) => e.name === stem) ?? ZOO.find((e) => e.name.toLowerCase() === stem.toLowerCase());
+  return zoo.find((e) => e.name === stem) ?? zoo.find((e) => e.name.toLowerCase() === stem.toLowerCase());
 }
 
 /**
