@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import { readNpy, writeNpy } from '../src/checkpoint/npy.js';
 import { loadModel } from '../src/models/load.js';
 import { float32, numel } from '../src/tensor/index.js';
-import { printBenchResult } from './result.js';
+import { lastJsonLine, median, printBenchResult } from './result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -32,11 +32,6 @@ const THREADS = Number(values.threads);
 const WARMUP = Number(values.warmup);
 const RUNS = Number(values.runs);
 const PYTHON = process.env.TSM_PYTHON ?? '/usr/bin/python3';
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const dir = mkdtempSync(join(tmpdir(), 'tsm-bench-clip-'));
 try {
@@ -68,7 +63,7 @@ try {
     env: { ...process.env, OMP_NUM_THREADS: String(THREADS) },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
-  const ref = JSON.parse(stdout.trim().split('\n').pop()!) as { ms: number[]; torch: string; threads: number };
+  const ref = lastJsonLine<{ ms: number[]; torch: string; threads: number }>(stdout);
   const y = logits.data as Float32Array;
   const yRef = (await readNpy(refOut)).data as Float32Array;
   let maxDiff = 0;

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DataLoader, encodeJpeg, formatListFile, makeImage, RandomState, trainAugmentation } from '../src/data/index.js';
-import { printBenchResult } from './result.js';
+import { lastJsonLine, printBenchResult } from './result.js';
 
 const { values } = parseArgs({ options: { videos: { type: 'string', default: '24' }, batches: { type: 'string', default: '30' }, workers: { type: 'string', default: '2' } } });
 const VIDEOS = Number(values.videos);
@@ -80,7 +80,7 @@ const list = await generate(root);
 const ref = join(dirname(fileURLToPath(import.meta.url)), 'data_loader_ref.py');
 const oursRate = await ours(root, list);
 const torchOut = execFileSync('/usr/bin/python3', [ref, root, list, '--segments', String(SEGMENTS), '--batch-size', String(BATCH), '--workers', String(WORKERS), '--batches', String(BATCHES)], { encoding: 'utf8' });
-const torchRate = (JSON.parse(torchOut.trim().split('\n').pop() as string) as { clips_per_s: number }).clips_per_s;
+const torchRate = lastJsonLine<{ clips_per_s: number }>(torchOut).clips_per_s;
 console.log(`training loader, ${SEGMENTS} segments, 224 crops, batch ${BATCH}, ${WORKERS} workers, ${VIDEOS} videos of 340x256 JPEGs`);
 console.log(`  ours (worker_threads):         ${oursRate.toFixed(1)} clips/s`);
 console.log(`  PyTorch DataLoader + PIL:      ${torchRate.toFixed(1)} clips/s`);

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { readNpy } from '../src/checkpoint/npy.js';
 import { OnlineRecognizer, loadOnlineMobileNetV2 } from '../src/models/online.js';
 import type { HostTensor } from '../src/tensor/index.js';
-import { printBenchResult } from './result.js';
+import { lastJsonLine, printBenchResult } from './result.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,7 +37,7 @@ try {
   const args = [ref, dir, '--size', String(size), '--threads', String(threads), '--steps', String(steps), '--warmup', String(warmup)];
   const r = spawnSync(python, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${python} ${ref} failed:\n${r.stderr}`);
-  const torchResult = JSON.parse(r.stdout.trim().split('\n').pop()!) as { ms_per_frame: number; torch: string };
+  const torchResult = lastJsonLine<{ ms_per_frame: number; torch: string }>(r.stdout);
 
   // 2. onnxruntime-node: same weights and frames.
   const { model } = await loadOnlineMobileNetV2(join(dir, 'state_dict.pth'));

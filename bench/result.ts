@@ -29,3 +29,14 @@ export interface BenchResult {
 export function printBenchResult(result: BenchResult): void {
   console.log(JSON.stringify(result));
 }
+
+/** The median (the mean of the two middle values for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** The JSON object on the last line of a child's output (how benches and their PyTorch references report). */
+export function lastJsonLine<T>(stdout: string): T {
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as T;
+}

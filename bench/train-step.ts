@@ -18,7 +18,7 @@ import { readNpy } from '../src/checkpoint/npy.js';
 import { loadTsn } from '../src/models/load.js';
 import type { Module } from '../src/nn/index.js';
 import { SGD, TrainStep, adjustLearningRate, getOptimPolicies, setTrainMode } from '../src/train/index.js';
-import { type BenchMetric, printBenchResult } from './result.js';
+import { type BenchMetric, median, printBenchResult } from './result.js';
 
 const { values } = parseArgs({
   options: {
@@ -63,9 +63,7 @@ async function runOurs(arch: string, dir: string): Promise<SideResult> {
     if (i >= num('warmup')) times.push(dt);
   }
   await step.release();
-  times.sort((a, b) => a - b);
-  const median = times.length % 2 ? times[(times.length - 1) / 2] : (times[times.length / 2 - 1] + times[times.length / 2]) / 2;
-  return { ms: median, ms_min: times[0], first_loss: firstLoss, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
+  return { ms: median(times), ms_min: Math.min(...times), first_loss: firstLoss, peak_rss_mb: process.resourceUsage().maxRSS / 1024 };
 }
 
 function runChild(cmd: string, args: string[]): string {

@@ -19,6 +19,7 @@ import { readNpy } from '../src/checkpoint/index.js';
 import { countMacs } from '../src/graph/index.js';
 import { NUM_SHIFT_BUFFERS, TsnRunner, buildTsnGraph, loadTsn } from '../src/models/index.js';
 import { float32, numel } from '../src/tensor/index.js';
+import { median } from '../bench/result.js';
 import {
   type CommandRecord,
   DATASET,
@@ -52,12 +53,6 @@ interface Side {
   readonly commands: readonly CommandRecord[];
   readonly note?: string;
 }
-
-/** Median of a list. */
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /**
  * Latency of one clip, batch 1, on onnxruntime-node with `threads` threads, for each checkpoint: median of `runs`

@@ -6,7 +6,7 @@
 import { UsageError } from '../errors.js';
 import { hostTensor, type HostTensor } from '../tensor/index.js';
 import { centerCropOffset, scaledSize } from './crop-geometry.js';
-import { cropImage, flipImage, invertImage, makeImage, resizeBilinear, type Image } from './image.js';
+import { cropImage, flipImage, invertImage, resizeBilinear, type Image } from './image.js';
 import { normalizeRgbSimd } from './pixel-kernels.js';
 import type { Modality } from './list-file.js';
 import type { RandomState } from './random.js';
@@ -358,9 +358,4 @@ export function groupToTensor(group: readonly Image[], norm: NormalizeSpec): Hos
   const data = new Float32Array(channels * width * height);
   normalizeInto(group, norm, data);
   return hostTensor('float32', [channels, height, width], data);
-}
-
-/** A blank image, for callers that need a placeholder frame of a size. */
-export function blankImage(width: number, height: number, channels: 1 | 3 = 3): Image {
-  return makeImage(width, height, channels);
 }

@@ -3,12 +3,12 @@
  * group transforms -> a normalised `[T*C, H, W]` tensor. Node only.
  */
 import { DataError, UsageError } from '../errors.js';
-import { hostTensor, type HostTensor } from '../tensor/index.js';
+import type { HostTensor } from '../tensor/index.js';
 import { decodeImage, makeImage, type Image } from './image.js';
 import { checkRecords, framePaths, MIN_FRAMES, readListFile, type Modality, type RecordProblem, type VideoRecord } from './list-file.js';
 import { RandomState } from './random.js';
 import { framesToLoad, segmentIndices, type SamplingMode } from './sampling.js';
-import { buildTransforms, GroupCompose, normalizationFor, normalizeInto, stackedChannels, type NormalizeSpec, type TransformSpec } from './transforms.js';
+import { buildTransforms, GroupCompose, groupToTensor, normalizationFor, type NormalizeSpec, type TransformSpec } from './transforms.js';
 
 /** Options of {@link TSNDataSet}: the original's constructor arguments in camelCase, plus checking switches. */
 export interface TSNDataSetOptions {
@@ -208,10 +208,6 @@ export class TSNDataSet {
    */
   async getItem(index: number, rng: RandomState = new RandomState(0)): Promise<TSNItem> {
     const { group, label, indices } = await this.loadGroup(index, rng);
-    const { width, height } = group[0];
-    const channels = stackedChannels(group);
-    const data = new Float32Array(channels * height * width);
-    normalizeInto(group, this.options.normalize, data);
-    return { input: hostTensor('float32', [channels, height, width], data), label, indices };
+    return { input: groupToTensor(group, this.options.normalize), label, indices };
   }
 }

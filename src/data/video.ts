@@ -103,7 +103,11 @@ function outputSize(info: VideoInfo, shortSide?: number): { width: number; heigh
  * @example for await (const frame of decodeVideoFrames('clip.mp4', { shortSide: 256 })) model.push(frame);
  */
 export async function* decodeVideoFrames(path: string, opts: VideoDecodeOptions = {}): AsyncGenerator<Image, void, undefined> {
-  const info = await probeVideo(path);
+  yield* decodeProbed(path, await probeVideo(path), opts);
+}
+
+/** {@link decodeVideoFrames} for a video already probed (ffprobe may read the whole file to count frames). */
+async function* decodeProbed(path: string, info: VideoInfo, opts: VideoDecodeOptions): AsyncGenerator<Image, void, undefined> {
   const { width, height } = outputSize(info, opts.shortSide);
   const filters = [`scale=${width}:${height}:flags=bilinear`];
   if (opts.fps !== undefined) filters.unshift(`fps=${opts.fps}`);
@@ -183,7 +187,7 @@ export async function sampleVideoFrames(path: string, opts: VideoSampleOptions):
     const wanted = new Set(frameIndices);
     const kept = new Map<number, Image>();
     let n = 0;
-    for await (const frame of decodeVideoFrames(path, opts)) {
+    for await (const frame of decodeProbed(path, info, opts)) {
       n++;
       if (wanted.has(n)) kept.set(n, frame);
     }
@@ -198,7 +202,7 @@ export async function sampleVideoFrames(path: string, opts: VideoSampleOptions):
   }
   // no count anywhere: decode everything once, then sample
   const all: Image[] = [];
-  for await (const frame of decodeVideoFrames(path, opts)) all.push(frame);
+  for await (const frame of decodeProbed(path, info, opts)) all.push(frame);
   if (all.length === 0) throw new DataError(`${path} decoded to no frames`);
   const indices = segmentIndices(mode, all.length, opts, rng);
   const frameIndices = framesToLoad(indices, all.length, newLength);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { RandomState, TSNDataSet, buildTransforms, framePaths, normalizeInto, sampleVideoFrames, stackedChannels } from '../data/index.js';
+import { RandomState, TSNDataSet, buildTransforms, framePaths, groupToTensor, sampleVideoFrames } from '../data/index.js';
 import { DataError, UsageError } from '../errors.js';
 import type { Modality } from '../models/config.js';
 import type { TsnOverrides } from '../models/load.js';
@@ -133,11 +133,7 @@ export async function loadInputClip(path: string, opts: LoadInputClipOptions): P
     twiceSample: protocol.twiceSample ?? false,
   });
   const group = await buildTransforms(transform).apply(sample.frames, new RandomState(0));
-  const { width, height } = group[0];
-  const channels = stackedChannels(group);
-  const data = new Float32Array(channels * height * width);
-  normalizeInto(group, input.normalize, data);
-  return { input: hostTensor('float32', [channels, height, width], data), indices: sample.indices, numFrames: sample.numFrames };
+  return { input: groupToTensor(group, input.normalize), indices: sample.indices, numFrames: sample.numFrames };
 }
 
 /** Frames 1, 2, ... that exist in `dir` under `tmpl`. */

@@ -16,6 +16,7 @@ import {
 } from '../../deploy/live.js';
 import { GENERIC_SMOOTHING, JESTER_SMOOTHING, type SmoothingRules, smoothingFor } from '../../deploy/smoothing.js';
 import { UsageError } from '../../errors.js';
+import { intFlag } from './model-flags.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
 import { resolveCliWeights } from './weights.js';
 import type { RegisterCommand } from './index.js';
@@ -55,11 +56,6 @@ export interface DemoOptions {
 
 const SMOOTHING_CHOICES = ['auto', 'jester', 'generic', 'none'] as const;
 
-function int(flag: string, v: string, min: number): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw UsageError.expected(flag, min === 0 ? 'a non-negative integer' : 'a positive integer', v);
-  return n;
-}
 
 /** Checks the flags; throws a {@link UsageError} naming the flag. */
 export function parseDemoFlags(flags: DemoFlags): DemoOptions {
@@ -74,12 +70,12 @@ export function parseDemoFlags(flags: DemoFlags): DemoOptions {
     weights: flags.weights,
     input: flags.input,
     json: flags.json ?? false,
-    frameStride: int('--frame-stride', flags.frameStride, 1),
-    maxSteps: flags.maxFrames === undefined ? undefined : int('--max-frames', flags.maxFrames, 1),
-    inputSize: flags.inputSize === undefined ? undefined : int('--input-size', flags.inputSize, 1),
+    frameStride: intFlag('--frame-stride', flags.frameStride, 1),
+    maxSteps: flags.maxFrames === undefined ? undefined : intFlag('--max-frames', flags.maxFrames, 1),
+    inputSize: flags.inputSize === undefined ? undefined : intFlag('--input-size', flags.inputSize, 1),
     labels: flags.labels,
     device: parseDevice(flags.device),
-    threads: int('--threads', flags.threads, 0),
+    threads: intFlag('--threads', flags.threads, 0),
     cameraSize: [Number(size[1]), Number(size[2])],
     smoothing: flags.smoothing as DemoOptions['smoothing'],
   };

@@ -3,28 +3,19 @@
  * the online step model (frame + ten shift buffers in, logits + ten buffers out) as one self-contained ONNX file:
  * labels, input size, mean/std, segments and buffer shapes are in its metadata.
  */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
 import { exportCheckpoint, readLabelsFile, type ExportCheckpointOptions } from '../../deploy/export.js';
 import { UsageError } from '../../errors.js';
 import { resolveDataset } from '../../data/dataset-config.js';
 import { resolveCliWeights } from './weights.js';
+import { addSnakeAliases } from './data-common.js';
 import type { RegisterCommand } from './index.js';
-import { type RawFlags, addModelFlagAliases, addModelFlags, parseModelFlags } from './model-flags.js';
+import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
 
 /** Raw flag values as commander hands them over (kebab-case flags and their hidden snake_case aliases). */
 export type ExportFlags = RawFlags;
 
-const str = (f: ExportFlags, ...names: string[]): string | undefined => {
-  for (const n of names) if (typeof f[n] === 'string') return f[n] as string;
-  return undefined;
-};
-
-function positiveInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw UsageError.expected(flag, 'a positive integer', v);
-  return n;
-}
+const positiveInt = (flag: string, v: string | undefined): number | undefined => (v === undefined ? undefined : intFlag(flag, v, 1));
 
 /**
  * Checks the flags; throws a {@link UsageError} naming the flag. The TSN configuration flags (`--arch`,
@@ -33,25 +24,25 @@ function positiveInt(flag: string, v: string | undefined): number | undefined {
  */
 export async function parseExportFlags(f: ExportFlags): Promise<ExportCheckpointOptions> {
   for (const req of ['weights', 'out'] as const) if (typeof f[req] !== 'string') throw new UsageError(`missing --${req} <file>`);
-  const labelsFile = str(f, 'labels');
-  const dataset = str(f, 'dataset');
+  const labelsFile = strFlag(f, 'labels');
+  const dataset = strFlag(f, 'dataset');
   if (labelsFile && dataset) throw new UsageError('pass either --labels FILE or --dataset NAME for the class names, not both');
   const overrides = parseModelFlags(f);
   let labels: readonly string[] | undefined;
   if (labelsFile) labels = await readLabelsFile(labelsFile);
   else if (dataset) {
-    const ds = resolveDataset(dataset, overrides.modality ?? 'RGB', { rootPath: str(f, 'rootPath') });
+    const ds = resolveDataset(dataset, overrides.modality ?? 'RGB', { rootPath: strFlag(f, 'rootPath') });
     labels = ds.categories.map((c, i) => c ?? `class ${i}`);
   }
-  const wm = str(f, 'widthMult');
+  const wm = strFlag(f, 'widthMult');
   const widthMult = wm === undefined ? undefined : Number(wm);
   if (widthMult !== undefined && !(widthMult > 0)) throw UsageError.expected('--width-mult', 'a positive number', wm);
   return {
     weights: f.weights as string,
     out: f.out as string,
     online: f.online === true,
-    inputSize: positiveInt('--input-size', str(f, 'inputSize', 'input_size')),
-    opset: positiveInt('--opset', str(f, 'opset')),
+    inputSize: positiveInt('--input-size', strFlag(f, 'inputSize', 'input_size')),
+    opset: positiveInt('--opset', strFlag(f, 'opset')),
     dynamicBatch: f.dynamicBatch === true,
     labels,
     overrides,
@@ -76,7 +67,7 @@ export const registerExport: RegisterCommand = (program: Command) => {
     .option('--width-mult <x>', 'channel multiplier of an online checkpoint (default 1)');
   addModelFlags(cmd); // --arch, --num-class, --segments, --shift-div, ... (clip model)
   addModelFlagAliases(cmd);
-  cmd.addOption(new Option('--input_size <n>').hideHelp());
+  addSnakeAliases(cmd, ['input-size <n>']);
   cmd.action(async (flags: ExportFlags) => {
     const opts = await parseExportFlags(flags);
     // a zoo name or URL is fetched into the cache first; a local path passes through

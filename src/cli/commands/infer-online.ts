@@ -10,6 +10,7 @@ import { resolveCliWeights } from './weights.js';
 import type { Command } from 'commander';
 import { readNpy, writeNpy } from '../../checkpoint/npy.js';
 import { UsageError } from '../../errors.js';
+import { intFlag } from './model-flags.js';
 import { OnlineRecognizer, loadOnlineMobileNetV2 } from '../../models/online.js';
 import type { OnlineKeyLayout } from '../../models/online-mobilenet-v2.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
@@ -37,8 +38,7 @@ interface InferOnlineFlags {
 
 /** Checks the flags; throws a {@link UsageError} naming the flag. */
 export function parseInferOnlineFlags(flags: InferOnlineFlags): InferOnlineOptions {
-  const threads = Number(flags.threads);
-  if (!Number.isInteger(threads) || threads < 0) throw UsageError.expected('--threads', 'a non-negative integer', flags.threads);
+  const threads = intFlag('--threads', flags.threads, 0);
   const widthMult = Number(flags.widthMult);
   if (!(widthMult > 0)) throw UsageError.expected('--width-mult', 'a positive number', flags.widthMult);
   return { weights: flags.weights, frames: flags.frames, output: flags.output, device: parseDevice(flags.device), threads, widthMult };

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { readNpy, writeNpy } from '../../checkpoint/npy.js';
 import { ShapeError, UsageError } from '../../errors.js';
 import { type TsnOverrides, TsnRunner, loadTsnCheckpoint } from '../../models/load.js';
+import { describeModel } from '../../evaluate/evaluate.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags } from './model-flags.js';
@@ -66,13 +67,7 @@ export async function infer(opts: InferOptions, onNote: (m: string) => void = ()
   try {
     const y = await runner.logits(x);
     await writeNpy(opts.output, y);
-    const c = model.config;
-    const shift = c.isShift ? `shift 1/${c.shiftDiv} ${c.shiftPlace}` : 'no shift';
-    const extras = [c.temporalPool ? 'temporal pool' : '', c.nonLocal ? 'non-local' : '', c.modality === 'Flow' ? `Flow x${c.newLength}` : ''].filter(Boolean);
-    return {
-      shape: y.shape,
-      summary: `${c.baseModel}, ${c.numSegments} segments, ${shift}, ${c.consensusType}${extras.length ? `, ${extras.join(', ')}` : ''}, ${c.numClass} classes`,
-    };
+    return { shape: y.shape, summary: describeModel(model) };
   } finally {
     await runner.release();
   }

@@ -9,7 +9,7 @@ import { UsageError } from '../../errors.js';
 import { computeMetrics, findScoreFiles, mergeScoreSets, readScoreSet, topPredictions, writeScoreSet } from '../../evaluate/index.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import type { RegisterCommand } from './index.js';
-import { type RawFlags, intFlag } from './model-flags.js';
+import { type RawFlags, intFlag, strFlag } from './model-flags.js';
 import { formatPredictions } from './predict.js';
 import { commaList, reportResults } from './test.js';
 
@@ -23,7 +23,6 @@ export interface MergeScoresCommandOptions {
   readonly json: boolean;
 }
 
-const str = (f: RawFlags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
 
 /**
  * Checks the flags; `--output` defaults to the input folder when there is exactly one.
@@ -31,19 +30,19 @@ const str = (f: RawFlags, k: string): string | undefined => (typeof f[k] === 'st
  */
 export async function parseMergeScoresFlags(inputs: readonly string[], raw: RawFlags): Promise<MergeScoresCommandOptions> {
   const f = mergeSnakeAliases({ ...raw });
-  const coeffText = str(f, 'coeff');
+  const coeffText = strFlag(f, 'coeff');
   const coeff = coeffText === undefined ? undefined : commaList(coeffText).map((s) => {
     const c = Number(s);
     if (!Number.isFinite(c)) throw UsageError.expected('--coeff', 'numbers', s);
     return c;
   });
-  let output = str(f, 'output');
+  let output = strFlag(f, 'output');
   if (output === undefined) {
     const only = inputs.length === 1 ? await stat(inputs[0]).catch(() => undefined) : undefined;
     if (!only?.isDirectory()) throw new UsageError('pass --output DIR for the merged scores and report (it defaults to the input folder only when one folder is given)');
     output = inputs[0];
   }
-  return { inputs, coeff, output, csvFile: str(f, 'csvFile'), topK: intFlag('--top-k', str(f, 'topK') ?? '5', 1), json: f.json === true };
+  return { inputs, coeff, output, csvFile: strFlag(f, 'csvFile'), topK: intFlag('--top-k', strFlag(f, 'topK') ?? '5', 1), json: f.json === true };
 }
 
 /** Runs `tsm merge-scores` with parsed options. */

@@ -29,6 +29,12 @@ export const intFlag = (flag: string, v: string, min: number): number => {
   return n;
 };
 
+/** The first of `names` that holds a string value (commander gives booleans for bare flags). */
+export const strFlag = (f: Readonly<Record<string, unknown>>, ...names: string[]): string | undefined => {
+  for (const n of names) if (typeof f[n] === 'string') return f[n] as string;
+  return undefined;
+};
+
 /** Checks that `v` is a key of `table`; throws a {@link UsageError} listing the keys. */
 export const oneOfFlag = <T extends string>(flag: string, v: string, table: Readonly<Record<T, string>>): T => {
   if (!(v in table)) throw UsageError.expected(flag, `one of ${Object.keys(table).join(', ')}`, v);

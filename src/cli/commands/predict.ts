@@ -12,7 +12,7 @@ import { parseCheckpointName } from '../../models/config.js';
 import { parseDevice } from '../../runtime/index.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import type { RegisterCommand } from './index.js';
-import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags } from './model-flags.js';
+import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
 import { evaluationBar } from './test.js';
 
 /** Parsed options of `tsm predict`. */
@@ -26,7 +26,6 @@ export interface PredictCommandOptions extends Omit<PredictOptions, 'onProgress'
   readonly rootPath?: string;
 }
 
-const str = (f: RawFlags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
 
 /** Reads a label file: one class name per line, trailing blank lines dropped. */
 export function readLabels(path: string): string[] {
@@ -47,35 +46,35 @@ export function readLabels(path: string): string[] {
  */
 export function parsePredictFlags(inputs: readonly string[], raw: RawFlags): PredictCommandOptions {
   const f = mergeSnakeAliases({ ...raw });
-  const weights = str(f, 'weights');
+  const weights = strFlag(f, 'weights');
   if (!weights) throw new UsageError('missing --weights FILE (a zoo name, a URL or a .pth path)');
-  const crops = intFlag('--test-crops', str(f, 'testCrops') ?? '1', 1);
-  if (![1, 3, 5, 10].includes(crops)) throw UsageError.expected('--test-crops', 'one of 1, 3, 5, 10', str(f, 'testCrops'));
-  const shard = str(f, 'shard') === undefined ? undefined : parseShard(str(f, 'shard') as string);
-  const output = str(f, 'output');
+  const crops = intFlag('--test-crops', strFlag(f, 'testCrops') ?? '1', 1);
+  if (![1, 3, 5, 10].includes(crops)) throw UsageError.expected('--test-crops', 'one of 1, 3, 5, 10', strFlag(f, 'testCrops'));
+  const shard = strFlag(f, 'shard') === undefined ? undefined : parseShard(strFlag(f, 'shard') as string);
+  const output = strFlag(f, 'output');
   if (shard && !output) throw new UsageError('--shard writes a partial score file: pass --output DIR (the same folder for every shard), then tsm merge-scores DIR');
-  if (str(f, 'labels') && str(f, 'dataset')) throw new UsageError('pass --labels FILE or --dataset NAME, not both');
+  if (strFlag(f, 'labels') && strFlag(f, 'dataset')) throw new UsageError('pass --labels FILE or --dataset NAME, not both');
   return {
     inputs,
     weights,
-    ...(str(f, 'testSegments') === undefined ? {} : { testSegments: intFlag('--test-segments', str(f, 'testSegments') as string, 1) }),
+    ...(strFlag(f, 'testSegments') === undefined ? {} : { testSegments: intFlag('--test-segments', strFlag(f, 'testSegments') as string, 1) }),
     overrides: parseModelFlags(f, { segments: false }),
-    ...(str(f, 'labels') === undefined ? {} : { labels: readLabels(str(f, 'labels') as string) }),
+    ...(strFlag(f, 'labels') === undefined ? {} : { labels: readLabels(strFlag(f, 'labels') as string) }),
     testCrops: crops as TestCrops,
     fullRes: f.fullRes === true,
     twiceSample: f.twiceSample === true,
     denseSample: f.denseSample === true,
-    ...(str(f, 'inputSize') === undefined ? {} : { inputSize: intFlag('--input-size', str(f, 'inputSize') as string, 1) }),
-    topK: intFlag('--top-k', str(f, 'topK') ?? '5', 1),
-    batchSize: intFlag('--batch-size', str(f, 'batchSize') ?? '4', 1),
-    tmpl: str(f, 'tmpl'),
+    ...(strFlag(f, 'inputSize') === undefined ? {} : { inputSize: intFlag('--input-size', strFlag(f, 'inputSize') as string, 1) }),
+    topK: intFlag('--top-k', strFlag(f, 'topK') ?? '5', 1),
+    batchSize: intFlag('--batch-size', strFlag(f, 'batchSize') ?? '4', 1),
+    tmpl: strFlag(f, 'tmpl'),
     shard,
     output,
     json: f.json === true,
-    dataset: str(f, 'dataset'),
-    rootPath: str(f, 'rootPath'),
-    device: parseDevice(str(f, 'device') ?? 'cpu'),
-    threads: intFlag('--threads', str(f, 'threads') ?? '0', 0),
+    dataset: strFlag(f, 'dataset'),
+    rootPath: strFlag(f, 'rootPath'),
+    device: parseDevice(strFlag(f, 'device') ?? 'cpu'),
+    threads: intFlag('--threads', strFlag(f, 'threads') ?? '0', 0),
   };
 }
 

@@ -33,7 +33,7 @@ import { type Device, parseDevice } from '../../runtime/index.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import type { RegisterCommand } from './index.js';
-import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, oneOfFlag, parseModelFlags } from './model-flags.js';
+import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, oneOfFlag, parseModelFlags, strFlag } from './model-flags.js';
 
 /** Parsed options of `tsm test`. */
 export interface TestCommandOptions {
@@ -59,7 +59,6 @@ export const DEFAULT_TEST_OUTPUT = 'tsm-test-results';
 /** A comma list: `a,b` → ['a', 'b'] (empty items dropped). */
 export const commaList = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
 
-const str = (f: RawFlags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
 
 /** One value per weight: a list of that length, or one value for all. */
 function perWeight<T>(flag: string, raw: string | undefined, n: number, parse: (s: string) => T): T[] | undefined {
@@ -76,25 +75,25 @@ function perWeight<T>(flag: string, raw: string | undefined, n: number, parse: (
  */
 export function parseTestFlags(dataset: string, raw: RawFlags): TestCommandOptions {
   const f = mergeSnakeAliases({ ...raw });
-  const weights = commaList(str(f, 'weights') ?? '');
+  const weights = commaList(strFlag(f, 'weights') ?? '');
   if (weights.length === 0) throw new UsageError('missing --weights FILE[,FILE...] (zoo names, URLs or .pth paths)');
   const n = weights.length;
-  const segments = perWeight('--test-segments', str(f, 'testSegments'), n, (s) => intFlag('--test-segments', s, 1));
-  const coeff = perWeight('--coeff', str(f, 'coeff'), n, (s) => {
+  const segments = perWeight('--test-segments', strFlag(f, 'testSegments'), n, (s) => intFlag('--test-segments', s, 1));
+  const coeff = perWeight('--coeff', strFlag(f, 'coeff'), n, (s) => {
     const c = Number(s);
     if (!Number.isFinite(c)) throw UsageError.expected('--coeff', 'numbers', s);
     return c;
   });
-  const lists = perWeight('--test-list', str(f, 'testList'), n, (s) => s);
+  const lists = perWeight('--test-list', strFlag(f, 'testList'), n, (s) => s);
   const overrides: { -readonly [K in keyof TsnOverrides]: TsnOverrides[K] } = { ...parseModelFlags(f, { segments: false, consensus: false }) };
-  const fusion = str(f, 'cropFusionType');
+  const fusion = strFlag(f, 'cropFusionType');
   if (fusion !== undefined) overrides.consensusType = oneOfFlag<ConsensusType>('--crop-fusion-type', fusion, CONSENSUS_TYPES);
-  const crops = intFlag('--test-crops', str(f, 'testCrops') ?? '1', 1);
-  if (![1, 3, 5, 10].includes(crops)) throw UsageError.expected('--test-crops', 'one of 1, 3, 5, 10', str(f, 'testCrops'));
-  const maxNum = Number(str(f, 'maxNum') ?? '-1');
-  if (!Number.isInteger(maxNum)) throw UsageError.expected('--max-num', 'an integer (-1 for all videos)', str(f, 'maxNum'));
-  const shard = str(f, 'shard') === undefined ? undefined : parseShard(str(f, 'shard') as string);
-  const csvFile = str(f, 'csvFile');
+  const crops = intFlag('--test-crops', strFlag(f, 'testCrops') ?? '1', 1);
+  if (![1, 3, 5, 10].includes(crops)) throw UsageError.expected('--test-crops', 'one of 1, 3, 5, 10', strFlag(f, 'testCrops'));
+  const maxNum = Number(strFlag(f, 'maxNum') ?? '-1');
+  if (!Number.isInteger(maxNum)) throw UsageError.expected('--max-num', 'an integer (-1 for all videos)', strFlag(f, 'maxNum'));
+  const shard = strFlag(f, 'shard') === undefined ? undefined : parseShard(strFlag(f, 'shard') as string);
+  const csvFile = strFlag(f, 'csvFile');
   if (shard && csvFile) throw new UsageError('--csv-file needs every video: write it when merging the shards (tsm merge-scores DIR --csv-file FILE)');
   return {
     dataset,
@@ -111,17 +110,17 @@ export function parseTestFlags(dataset: string, raw: RawFlags): TestCommandOptio
       twiceSample: f.twiceSample === true,
       denseSample: f.denseSample === true,
       softmax: f.softmax === true,
-      ...(str(f, 'inputSize') === undefined ? {} : { inputSize: intFlag('--input-size', str(f, 'inputSize') as string, 1) }),
+      ...(strFlag(f, 'inputSize') === undefined ? {} : { inputSize: intFlag('--input-size', strFlag(f, 'inputSize') as string, 1) }),
     },
-    batchSize: intFlag('--batch-size', str(f, 'batchSize') ?? '1', 1),
-    workers: intFlag('--workers', str(f, 'workers') ?? String(defaultWorkers()), 0),
+    batchSize: intFlag('--batch-size', strFlag(f, 'batchSize') ?? '1', 1),
+    workers: intFlag('--workers', strFlag(f, 'workers') ?? String(defaultWorkers()), 0),
     maxNum: maxNum > 0 ? maxNum : 0,
-    rootPath: str(f, 'rootPath'),
+    rootPath: strFlag(f, 'rootPath'),
     csvFile,
     shard,
-    output: str(f, 'output') ?? DEFAULT_TEST_OUTPUT,
-    device: parseDevice(str(f, 'device') ?? 'cpu'),
-    threads: intFlag('--threads', str(f, 'threads') ?? '0', 0),
+    output: strFlag(f, 'output') ?? DEFAULT_TEST_OUTPUT,
+    device: parseDevice(strFlag(f, 'device') ?? 'cpu'),
+    threads: intFlag('--threads', strFlag(f, 'threads') ?? '0', 0),
   };
 }
 

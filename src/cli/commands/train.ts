@@ -19,18 +19,13 @@ import { parseDevice } from '../../runtime/index.js';
 import { LR_TYPES, type LrType } from '../../train/schedule.js';
 import { type RunEvent, type TrainRunOptions, trainTsn } from '../../train/run.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag } from './data-common.js';
+import { oneOfFlag, strFlag } from './model-flags.js';
 import { TrainProgressBar } from './train-progress.js';
 
 /** Raw flag values as commander hands them over. */
 type TrainFlags = Readonly<Record<string, string | string[] | boolean | undefined>>;
 
-const str = (f: TrainFlags, k: string): string | undefined => (typeof f[k] === 'string' ? (f[k] as string) : undefined);
-
-const oneOf = <T extends string>(flag: string, v: string | undefined, table: Readonly<Record<T, string>>): T | undefined => {
-  if (v === undefined) return undefined;
-  if (!(v in table)) throw UsageError.expected(flag, `one of ${Object.keys(table).join(', ')}`, v);
-  return v as T;
-};
+const oneOf = <T extends string>(flag: string, v: string | undefined, table: Readonly<Record<T, string>>): T | undefined => (v === undefined ? undefined : oneOfFlag(flag, v, table));
 
 /** `--width-mult`: a positive number, or undefined when not given. */
 function widthMultFlag(v: string | undefined): number | undefined {
@@ -45,55 +40,55 @@ export function parseTrainFlags(dataset: string, modality: string, raw: TrainFla
   // A second spelling, typed (it has no default), wins over the main flag's default.
   const f: TrainFlags = { ...m, lr: m.learningRate ?? m.lr, dropout: m.do ?? m.dropout, weightDecay: m.wd ?? m.weightDecay, clipGradient: m.gd ?? m.clipGradient, evalFreq: m.ef ?? m.evalFreq };
   const mod = oneOf<Modality>('<modality>', modality, MODALITIES) as Modality;
-  const lossType = str(f, 'lossType') ?? 'nll';
+  const lossType = strFlag(f, 'lossType') ?? 'nll';
   if (lossType !== 'nll') throw UsageError.expected('--loss-type', 'nll (cross-entropy, the only loss main.py has)', lossType);
   const lrSteps = f.lrSteps === undefined ? undefined : (Array.isArray(f.lrSteps) ? f.lrSteps : [String(f.lrSteps)]).map((v) => intFlag('--lr-steps', v, 0) as number);
-  const clip = str(f, 'clipGradient');
-  const dropout = numberFlag('--dropout', str(f, 'dropout'));
+  const clip = strFlag(f, 'clipGradient');
+  const dropout = numberFlag('--dropout', strFlag(f, 'dropout'));
   if (dropout !== undefined && !(dropout >= 0 && dropout < 1)) throw UsageError.expected('--dropout', 'a probability in [0, 1)', dropout);
   return {
     dataset,
     modality: mod,
-    rootPath: str(f, 'rootPath'),
-    trainList: str(f, 'trainList'),
-    valList: str(f, 'valList'),
-    arch: str(f, 'arch'),
-    numSegments: intFlag('--num-segments', str(f, 'numSegments')),
-    consensusType: oneOf<ConsensusType>('--consensus-type', str(f, 'consensusType'), CONSENSUS_TYPES),
+    rootPath: strFlag(f, 'rootPath'),
+    trainList: strFlag(f, 'trainList'),
+    valList: strFlag(f, 'valList'),
+    arch: strFlag(f, 'arch'),
+    numSegments: intFlag('--num-segments', strFlag(f, 'numSegments')),
+    consensusType: oneOf<ConsensusType>('--consensus-type', strFlag(f, 'consensusType'), CONSENSUS_TYPES),
     dropout,
     // --online-shift implies --shift
     shift: f.shift === true || f.onlineShift === true,
     ...(f.onlineShift === true ? { shiftMode: 'online' as const } : {}),
-    shiftDiv: intFlag('--shift-div', str(f, 'shiftDiv')),
-    shiftPlace: oneOf<ShiftPlace>('--shift-place', str(f, 'shiftPlace'), SHIFT_PLACES),
+    shiftDiv: intFlag('--shift-div', strFlag(f, 'shiftDiv')),
+    shiftPlace: oneOf<ShiftPlace>('--shift-place', strFlag(f, 'shiftPlace'), SHIFT_PLACES),
     temporalPool: f.temporalPool === true,
     nonLocal: f.nonLocal === true,
     denseSample: f.denseSample === true,
-    pretrain: str(f, 'pretrain'),
-    tuneFrom: str(f, 'tuneFrom'),
-    epochs: intFlag('--epochs', str(f, 'epochs')),
-    batchSize: intFlag('--batch-size', str(f, 'batchSize')),
-    lr: numberFlag('--lr', str(f, 'lr')),
-    lrType: oneOf<LrType>('--lr-type', str(f, 'lrType'), LR_TYPES),
+    pretrain: strFlag(f, 'pretrain'),
+    tuneFrom: strFlag(f, 'tuneFrom'),
+    epochs: intFlag('--epochs', strFlag(f, 'epochs')),
+    batchSize: intFlag('--batch-size', strFlag(f, 'batchSize')),
+    lr: numberFlag('--lr', strFlag(f, 'lr')),
+    lrType: oneOf<LrType>('--lr-type', strFlag(f, 'lrType'), LR_TYPES),
     lrSteps,
-    momentum: numberFlag('--momentum', str(f, 'momentum')),
-    weightDecay: numberFlag('--weight-decay', str(f, 'weightDecay')),
+    momentum: numberFlag('--momentum', strFlag(f, 'momentum')),
+    weightDecay: numberFlag('--weight-decay', strFlag(f, 'weightDecay')),
     clipGradient: clip === undefined ? undefined : clip === 'none' ? null : numberFlag('--clip-gradient', clip),
     partialBn: f.partialbn !== false && f.npb !== true && f.noPartialbn !== true,
-    evalFreq: intFlag('--eval-freq', str(f, 'evalFreq')),
-    workers: intFlag('--workers', str(f, 'workers'), 0),
-    resume: str(f, 'resume'),
+    evalFreq: intFlag('--eval-freq', strFlag(f, 'evalFreq')),
+    workers: intFlag('--workers', strFlag(f, 'workers'), 0),
+    resume: strFlag(f, 'resume'),
     evaluate: f.evaluate === true,
-    startEpoch: intFlag('--start-epoch', str(f, 'startEpoch'), 0),
-    rootLog: str(f, 'rootLog'),
-    rootModel: str(f, 'rootModel'),
-    suffix: str(f, 'suffix'),
-    seed: intFlag('--seed', str(f, 'seed'), 0),
-    inputSize: intFlag('--input-size', str(f, 'inputSize')),
-    widthMult: widthMultFlag(str(f, 'widthMult')),
+    startEpoch: intFlag('--start-epoch', strFlag(f, 'startEpoch'), 0),
+    rootLog: strFlag(f, 'rootLog'),
+    rootModel: strFlag(f, 'rootModel'),
+    suffix: strFlag(f, 'suffix'),
+    seed: intFlag('--seed', strFlag(f, 'seed'), 0),
+    inputSize: intFlag('--input-size', strFlag(f, 'inputSize')),
+    widthMult: widthMultFlag(strFlag(f, 'widthMult')),
     ...(f.fcLr5 === false ? { fcLr5: false } : {}),
-    device: parseDevice(str(f, 'device') ?? 'cpu'),
-    threads: intFlag('--threads', str(f, 'threads') ?? '0', 0),
+    device: parseDevice(strFlag(f, 'device') ?? 'cpu'),
+    threads: intFlag('--threads', strFlag(f, 'threads') ?? '0', 0),
   };
 }
 
@@ -193,7 +188,7 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
     const parsed = parseTrainFlags(dataset, modality, merged);
     // --tune-from takes a zoo name or URL too, as --weights does elsewhere.
     const opts = parsed.tuneFrom === undefined ? parsed : { ...parsed, tuneFrom: await resolveCliWeights(parsed.tuneFrom) };
-    const printFreq = intFlag('--print-freq', str(merged, 'printFreq')) ?? 20;
+    const printFreq = intFlag('--print-freq', strFlag(merged, 'printFreq')) ?? 20;
     const bar = merged.progress !== false && io.progress ? new TrainProgressBar({ stream: io.progress, epochs: opts.epochs ?? 120 }) : undefined;
     let res;
     try {
