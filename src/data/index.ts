@@ -55,4 +55,4 @@ export {
   type SyntheticClass, type SyntheticClipOptions, type SyntheticBatchOptions, type MakeSyntheticOptions,
   type SyntheticDatasetInfo,
 } from './synthetic.js';
-export { scaledSize, roundHalfEven, centerCropOffset } from './crop-geometry.js';
+export { scaledSize, roundHalfEven, centerCropOffset } from '../util/crop-geometry.js';

@@ -5,7 +5,7 @@
  */
 import { UsageError } from '../errors.js';
 import { hostTensor, type HostTensor } from '../tensor/index.js';
-import { centerCropOffset, scaledSize } from './crop-geometry.js';
+import { centerCropOffset, scaledSize } from '../util/crop-geometry.js';
 import { cropImage, flipImage, invertImage, resizeBilinear, type Image } from './image.js';
 import { normalizeRgbSimd } from './pixel-kernels.js';
 import type { Modality } from './list-file.js';

@@ -17,7 +17,7 @@ import { buildOnlineExportGraph } from './export.js';
 import { type DeployInfo, type FramePreprocessing, parseDeployMetadata } from './metadata.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
 import { OnlineStepper, type OrtLikeSession } from './online-stepper.js';
-import { centerCropOffset, scaledSize } from '../data/crop-geometry.js';
+import { centerCropOffset, scaledSize } from '../util/crop-geometry.js';
 import { normalizeFrame } from './preprocess.js';
 import { OutputSmoother, type SmoothingRules, smoothingFor } from './smoothing.js';
 

@@ -3,7 +3,7 @@
  * `ToTorchFormatTensor`, `GroupNormalize(ImageNet)`), split so each host does the resize its own way: the browser
  * draws the crop window onto a canvas, Node resizes with the Pillow port. Browser-safe (no Node imports).
  */
-import { centerCropOffset, roundHalfEven, scaledSize } from '../data/crop-geometry.js';
+import { centerCropOffset, roundHalfEven, scaledSize } from '../util/crop-geometry.js';
 import { ShapeError, UsageError } from '../errors.js';
 import type { FramePreprocessing } from './metadata.js';
 

@@ -1,6 +1,7 @@
 /**
  * The size and offset arithmetic of torchvision's `Resize(int)` and `CenterCrop`, shared by the data pipeline and
- * the browser-safe deploy preprocessing. Pure functions: no Node or DOM imports.
+ * the browser-safe deploy preprocessing (so it lives outside src/data, which the page must not import). Pure
+ * functions: no Node or DOM imports.
  */
 
 /** Python 3's `round` (halves to even), which torchvision's `center_crop` uses for its offsets. */
