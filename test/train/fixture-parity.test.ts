@@ -136,39 +136,28 @@ for (const caseName of ['train_step', 'train_step_clipped', 'train_step_policies
   });
 }
 
-const TORCH_FP64_GRADS = `
-import json, os, sys, numpy as np, torch, torch.nn as nn
-sys.path.insert(0, sys.argv[1])
-import tsm_ref
-torch.set_num_threads(2)
-fx, case, out = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
-sd = {k[len('module.'):]: v for k, v in torch.load(os.path.join(fx, 'tsm_mobilenetv2.pth'), map_location='cpu')['state_dict'].items()}
-x = torch.from_numpy(np.load(os.path.join(fx, case['files']['input'])))
-y = torch.from_numpy(np.load(os.path.join(fx, case['files']['labels'])))
-for dt, tag in ((torch.float32, '32'), (torch.float64, '64')):
-    net = tsm_ref.TSN(27, 8, 'RGB', base_model='mobilenetv2', is_shift=True)
-    net.load_state_dict(sd)
-    net = net.to(dt)
-    net.train(); net.base_model.classifier.eval()
-    nn.CrossEntropyLoss()(net(x.to(dt)), y).backward()
-    torch.nn.utils.clip_grad_norm_(net.parameters(), case['clip_max_norm'])
-    for k in case['files']['clipped_grads']:
-        np.save(os.path.join(out, tag + '_' + k[len('module.'):] + '.npy'), dict(net.named_parameters())[k[len('module.'):]].grad.double().numpy())
-`;
+/** Monte Carlo arithmetic samples of the fp32 error budget (each is one float64 step, ~6 s). */
+const ERROR_BUDGET_SAMPLES = 2;
 
-test('TSM-MobileNetV2 step gradients are as close to a float64 PyTorch run as PyTorch fp32 is (train_step_clipped)', async (t) => {
+// The tolerance is the fp32 rounding-error budget of this computation (test/train/ref/fp32_error_bound.py: float64
+// runs with every fp32 rounding replaced by a random perturbation of its size, sqrt(K) * 2^-24 for a length-K sum,
+// whatever the summation order or SIMD width), not what PyTorch's fp32 kernels give on the CPU at hand: those
+// differ by CPU (on an AVX2-only machine PyTorch's new_fc.weight gradient was 10x closer to float64 than ours,
+// on an AVX-512 one 1.5x further), while onnxruntime's choice of kernels and NCHWc block moves ours too.
+test('TSM-MobileNetV2 step gradients are within the fp32 rounding-error budget of a float64 PyTorch run (train_step_clipped)', async (t) => {
   const fx = fixtureCase('train_step_clipped');
   const files = fx.files as { input: string; labels: string; clipped_grads: Record<string, string> };
-  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { dirname, join } = await import('node:path');
   const { fileURLToPath } = await import('node:url');
-  const { runPython } = await import('../helpers/python.js');
+  const { runPythonFile } = await import('../helpers/python.js');
   const { readNpy } = await import('../../src/checkpoint/npy.js');
   const dir = mkdtempSync(join(tmpdir(), 'tsm-fp64-'));
   try {
-    const refDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'models', 'ref');
-    runPython(TORCH_FP64_GRADS, [refDir, dirname(fixturePath('manifest.json')), JSON.stringify(fx), dir], 600_000);
+    const here = dirname(fileURLToPath(import.meta.url));
+    runPythonFile(join(here, 'ref', 'fp32_error_bound.py'), [join(here, '..', 'models', 'ref'), dirname(fixturePath('manifest.json')), JSON.stringify(fx), dir, String(ERROR_BUDGET_SAMPLES)], 600_000);
+    const budget = JSON.parse(readFileSync(join(dir, 'bound.json'), 'utf8')) as Record<string, number>;
     const model = await loadTsn(fixturePath('tsm_mobilenetv2.pth'), { numSegments: 8 });
     setTrainMode(model, false);
     (model.base_model as unknown as { classifier: Module }).classifier.eval();
@@ -181,10 +170,13 @@ test('TSM-MobileNetV2 step gradients are as close to a float64 PyTorch run as Py
       const key = stripModule(k);
       const f64 = floats(await readNpy(join(dir, `64_${key}.npy`)));
       const torch32 = relL2(floats(await readNpy(join(dir, `32_${key}.npy`))), f64);
-      const fixture = relL2(floats(await fixtureNpy(files.clipped_grads[k])), f64);
       const ours = relL2(floats(r.grads!.get(key)!), f64);
-      t.diagnostic(`${key}: relative L2 error vs float64: ours ${ours.toExponential(2)}, PyTorch fp32 ${torch32.toExponential(2)}, fixture ${fixture.toExponential(2)}`);
-      assert.ok(ours <= Math.max(torch32, 1e-4), `${key}: ours ${ours} is further from float64 than PyTorch fp32 (${torch32})`);
+      const bound = budget[key];
+      assert.ok(bound > 0 && Number.isFinite(bound), `${key}: no error budget (${bound})`);
+      t.diagnostic(`${key}: relative L2 error vs float64: ours ${ours.toExponential(2)}, PyTorch fp32 ${torch32.toExponential(2)}, fp32 budget ${bound.toExponential(2)}`);
+      assert.ok(ours <= bound, `${key}: ours ${ours.toExponential(2)} is outside the fp32 rounding-error budget ${bound.toExponential(2)}`);
+      // The budget must hold for a second fp32 implementation too, or it is not a bound for fp32 arithmetic.
+      assert.ok(torch32 <= bound, `${key}: PyTorch fp32 ${torch32.toExponential(2)} is outside the budget ${bound.toExponential(2)}: the error model is too tight`);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
