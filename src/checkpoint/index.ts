@@ -16,7 +16,6 @@ export {
   LEGACY_MAGIC_NUMBER,
   LEGACY_PROTOCOL_VERSION,
   parsePth,
-  readPth,
 } from './pth-reader.js';
 export {
   type CheckpointContents,
@@ -24,8 +23,8 @@ export {
   type StateDictLike,
   type WritePthOptions,
   encodePth,
-  writePth,
 } from './pth-writer.js';
+export { readPth, writePth } from './read-file.js';
 export {
   type CheckpointMeta,
   type ExtractStateDictOptions,

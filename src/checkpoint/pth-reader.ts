@@ -4,7 +4,7 @@
  * - legacy (torch < 1.6, or `_use_new_zipfile_serialization=False`): five pickles in a row (magic number,
  *   protocol version, sys_info, the object, the storage keys), then each storage as an int64 element count and
  *   its raw bytes, in key-list order.
- * See torch/serialization.py (`_load`, `_legacy_load`).
+ * See torch/serialization.py (`_load`, `_legacy_load`). Browser-safe: reading a file is `readPth` in ./read-file.ts.
  */
 import { CheckpointError } from '../errors.js';
 import { DTYPE_SIZE } from '../tensor/index.js';
@@ -12,7 +12,6 @@ import { plainBytes, plainDataHooks, unpickle } from './pickle-reader.js';
 import { type PickleValue, PyTuple, TorchStorage, describePy } from './py-values.js';
 import { TorchUnpickleHooks } from './torch-globals.js';
 import { ZipReader } from './zip.js';
-import { readCheckpointFile } from './read-file.js';
 
 /** `torch.serialization.MAGIC_NUMBER`, the first pickle of a legacy file. */
 export const LEGACY_MAGIC_NUMBER = 0x1950a86a20f9469cfc6cn;
@@ -64,17 +63,6 @@ export function parsePth(bytes: Uint8Array, source = '<buffer>', opts: ReadPthOp
     'TSM_CHECKPOINT_FORMAT',
     `${source} is not a PyTorch checkpoint: it starts with bytes ${head}, expected a zip archive ("PK") or a legacy pickle (80 02)`,
   );
-}
-
-/**
- * Reads a `.pth` file. Node only.
- * @example
- * const ckpt = await readPth('TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth');
- * const { stateDict, meta } = extractStateDict(ckpt);
- * @throws {CheckpointError} `TSM_CHECKPOINT_IO` when the file cannot be read, and everything {@link parsePth} throws
- */
-export async function readPth(path: string, opts: ReadPthOptions = {}): Promise<PthFile> {
-  return parsePth(await readCheckpointFile(path), path, opts);
 }
 
 function parseZip(bytes: Uint8Array, source: string, opts: ReadPthOptions): PickleValue {

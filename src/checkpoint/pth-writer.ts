@@ -6,7 +6,6 @@
  */
 import { CheckpointError, UsageError } from '../errors.js';
 import { type HostTensor, numel } from '../tensor/index.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import { OP, PickleWriter, encodePickle } from './pickle-writer.js';
 import { LEGACY_MAGIC_NUMBER, LEGACY_PROTOCOL_VERSION, type PthFormat } from './pth-reader.js';
 import { OrderedDict, TorchStorage, type PickleValue, isHostTensor } from './py-values.js';
@@ -183,19 +182,4 @@ export function encodePth(contents: CheckpointContents | RootContents, opts: Wri
     o += p.length;
   }
   return out;
-}
-
-/**
- * Writes a checkpoint to `path` atomically (temporary file, then rename). Node only.
- * @example
- * await writePth('ckpt/TSM_something_resnet50.pth', { stateDict: model.stateDict(), meta: { epoch: 3, arch: 'resnet50' } });
- * @throws {CheckpointError} `TSM_CHECKPOINT_IO` when the file cannot be written, and whatever {@link encodePth} throws
- */
-export async function writePth(path: string, contents: CheckpointContents | RootContents, opts: WritePthOptions = {}): Promise<void> {
-  const bytes = encodePth(contents, opts);
-  try {
-    await writeFileAtomic(path, bytes);
-  } catch (cause) {
-    throw new CheckpointError('TSM_CHECKPOINT_IO', `cannot write ${path}: ${(cause as Error).message}`, { cause });
-  }
 }

@@ -4,9 +4,8 @@
  *
  * Reading uses the central directory (ZIP64 included), returns stored records as views into the file bytes (no
  * copy), inflates deflated ones with fflate, and checks CRC-32s. Every size and offset is checked against the
- * file before use, so a corrupt archive ends in a {@link CheckpointError}, never a huge allocation.
+ * file before use, so a corrupt archive ends in a {@link CheckpointError}, never a huge allocation. Browser-safe.
  */
-import * as zlib from 'node:zlib';
 import { inflateSync } from 'fflate';
 import { CheckpointError } from '../errors.js';
 
@@ -36,22 +35,38 @@ export interface ZipReadOptions {
   readonly verifyCrc?: boolean;
 }
 
-let crcTable: Uint32Array | undefined;
+let crcTables: Uint32Array[] | undefined;
 
-/** CRC-32 (ZIP's polynomial). Uses Node's native `zlib.crc32` when present (Node >= 20.15). */
-export function crc32(data: Uint8Array): number {
-  const native = (zlib as { crc32?: (d: Uint8Array, v?: number) => number }).crc32;
-  if (typeof native === 'function') return native(data, 0) >>> 0;
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
+/** The 8 slicing-by-8 tables of ZIP's CRC-32 (polynomial 0xedb88320). */
+function makeCrcTables(): Uint32Array[] {
+  const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    tables[0][n] = c >>> 0;
   }
+  for (let n = 0; n < 256; n++) {
+    for (let t = 1; t < 8; t++) tables[t][n] = (tables[0][tables[t - 1][n] & 0xff] ^ (tables[t - 1][n] >>> 8)) >>> 0;
+  }
+  return tables;
+}
+
+/**
+ * CRC-32 (ZIP's polynomial), slicing by 8 bytes: about 1 GB/s in V8, so checking a 100 MB checkpoint costs
+ * ~0.1 s. NOTE: plain JavaScript (not Node's zlib.crc32) so the zip code also runs in the browser.
+ */
+export function crc32(data: Uint8Array): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = (crcTables ??= makeCrcTables());
   let c = 0xffffffff;
-  for (let i = 0; i < data.length; i++) c = crcTable[(c ^ data[i]) & 0xff] ^ (c >>> 8);
+  let i = 0;
+  const n8 = data.length - (data.length % 8);
+  for (; i < n8; i += 8) {
+    const a = (c ^ (data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24))) >>> 0;
+    c =
+      t7[a & 0xff] ^ t6[(a >>> 8) & 0xff] ^ t5[(a >>> 16) & 0xff] ^ t4[a >>> 24] ^
+      t3[data[i + 4]] ^ t2[data[i + 5]] ^ t1[data[i + 6]] ^ t0[data[i + 7]];
+  }
+  for (; i < data.length; i++) c = t0[(c ^ data[i]) & 0xff] ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 

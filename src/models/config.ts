@@ -4,7 +4,6 @@
  * ...`), read as the original `test_models.py` (`parse_shift_option_from_log_name`) and `main.py` (`store_name`)
  * do. `_online` (our addition) marks a uni-directional shift (`tsm train --online-shift`).
  */
-import { basename } from 'node:path';
 import { UsageError } from '../errors.js';
 import { CONSENSUS_TYPES, type ConsensusType } from './consensus.js';
 import { SHIFT_PLACES, type ShiftMode, type ShiftPlace } from './temporal-shift.js';
@@ -95,6 +94,12 @@ export interface NameConfig {
   readonly dense?: boolean;
   readonly nonLocal?: boolean;
 }
+
+/**
+ * The last part of a path or URL (`/` or `\` separated), trailing separators ignored.
+ * NOTE: not node:path's basename, so the models stay free of Node built-ins (the browser builds them too).
+ */
+const basename = (path: string): string => path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? '';
 
 /** The file name without its folder and `.pth` / `.pth.tar` / `.tar` / `.ckpt` ending. */
 export const checkpointStem = (path: string): string => basename(path).replace(/(\.pth)?(\.tar)?$|\.ckpt$/, '');

@@ -14,10 +14,10 @@
  * trained with `shiftMode: 'online'` (`tsm train --online-shift`) shifts exactly as this model does, in the same
  * blocks, so its weights give here the per-frame scores it gives offline.
  */
-import { ShapeError, UsageError } from '../errors.js';
+import { CheckpointError, ShapeError, UsageError } from '../errors.js';
 import { type Graph, GraphBuilder, type Value } from '../graph/index.js';
 import { type BatchNorm2d, Conv2d, Linear, Module, Sequential } from '../nn/index.js';
-import { InvertedResidual, invertedResidualConv, mobileNetV2Features, mobileNetV2LastChannel } from './mobilenet-v2.js';
+import { InvertedResidual, inferMobileNetV2WidthMult, invertedResidualConv, mobileNetV2Features, mobileNetV2LastChannel } from './mobilenet-v2.js';
 import { type HostTensor, float32 } from '../tensor/index.js';
 
 
@@ -263,4 +263,50 @@ export function toOnlineStateDict(sd: ReadonlyMap<string, HostTensor>): { stateD
     out.set(k, t);
   }
   return { stateDict: out, layout: 'tsn' };
+}
+
+/** Options of {@link onlineMobileNetV2FromStateDict} (and of the Node loader `loadOnlineMobileNetV2`). */
+export interface LoadOnlineOptions {
+  /** Classifier outputs; read from the checkpoint's `classifier.weight` (or `new_fc.weight`) when omitted. */
+  readonly numClasses?: number;
+  /** Channel multiplier of the checkpoint. @default read from the block widths, else 1 */
+  readonly widthMult?: number;
+  /** File name for messages. */
+  readonly source?: string;
+}
+
+/** A loaded online model and where its keys came from. */
+export interface LoadedOnlineModel {
+  readonly model: OnlineMobileNetV2;
+  /** `'online'` for the online demo's own state dict, `'tsn'` for an offline TSM-MobileNetV2 checkpoint. */
+  readonly layout: OnlineKeyLayout;
+}
+
+/**
+ * Builds an {@link OnlineMobileNetV2} from a state dict in the online layout or a TSN TSM-MobileNetV2 layout.
+ * @throws {CheckpointError} when keys or shapes do not fit (the message lists them)
+ */
+export function onlineMobileNetV2FromStateDict(sd: ReadonlyMap<string, HostTensor>, opts: LoadOnlineOptions = {}): LoadedOnlineModel {
+  const { stateDict, layout } = toOnlineStateDict(sd);
+  const fc = stateDict.get('classifier.weight');
+  const where = opts.source ? ` in ${opts.source}` : '';
+  if (!fc && opts.numClasses === undefined) {
+    throw new CheckpointError(
+      'TSM_CHECKPOINT_KEY_MISSING',
+      `no classifier weight${where} (looked for "classifier.weight", "new_fc.weight", "module.new_fc.weight"; ${stateDict.size} keys, first "${[...sd.keys()][0] ?? ''}"); is this a MobileNetV2 checkpoint?`,
+    );
+  }
+  const numClasses = opts.numClasses ?? fc!.shape[0];
+  const widthMult = opts.widthMult ?? inferMobileNetV2WidthMult((k) => stateDict.get(k)?.shape) ?? 1;
+  const model = new OnlineMobileNetV2({ numClasses, widthMult }).nameParameters();
+  // TSN checkpoints keep num_batches_tracked only since PyTorch 0.4.1; older ones lack it, which is harmless.
+  const missing = [...model.stateDict().keys()].filter((k) => !stateDict.has(k));
+  const onlyCounters = missing.length > 0 && missing.every((k) => k.endsWith('num_batches_tracked'));
+  const { unexpectedKeys: unexpected } = model.loadStateDict(stateDict, { strict: !onlyCounters, source: opts.source });
+  if (onlyCounters) {
+    if (unexpected.length > 0) {
+      throw new CheckpointError('TSM_CHECKPOINT_KEY_MISSING', `state dict does not fit the model${where}: unexpected key(s) ${unexpected.slice(0, 8).join(', ')}`);
+    }
+  }
+  return { model, layout };
 }

@@ -4,7 +4,7 @@
  * The update itself is emitted into the training-step graph ({@link emitSgdUpdate}); this class holds the
  * hyper-parameters per group and the momentum buffers, and saves/loads them in `optimizer.state_dict()` form.
  */
-import { type OrderedDict, type PickleValue, type PyKey, PyFloat, isHostTensor, pyFloat } from '../checkpoint/index.js';
+import { type OrderedDict, type PickleValue, type PyKey, PyFloat, isHostTensor, pyFloat } from '../checkpoint/py-values.js';
 import { CheckpointError, UsageError } from '../errors.js';
 import type { GraphBuilder, Value } from '../graph/index.js';
 import type { Parameter } from '../nn/index.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
-import { writePth } from '../../src/checkpoint/pth-writer.js';
+import { writePth } from '../../src/checkpoint/read-file.js';
 import { pyFloat } from '../../src/checkpoint/py-values.js';
 import { float32, hostTensor } from '../../src/tensor/index.js';
 import { fixturePath } from '../helpers/fixtures.js';

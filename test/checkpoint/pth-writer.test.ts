@@ -3,8 +3,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { parsePth, readPth } from '../../src/checkpoint/pth-reader.js';
-import { encodePth, writePth } from '../../src/checkpoint/pth-writer.js';
+import { parsePth } from '../../src/checkpoint/pth-reader.js';
+import { readPth, writePth } from '../../src/checkpoint/read-file.js';
+import { encodePth } from '../../src/checkpoint/pth-writer.js';
 import { OrderedDict, PyTuple, type PickleValue, pyFloat } from '../../src/checkpoint/py-values.js';
 import { extractStateDict } from '../../src/checkpoint/state-dict.js';
 import { ZipReader } from '../../src/checkpoint/zip.js';
