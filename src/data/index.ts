@@ -51,7 +51,7 @@ export {
 export { makeLists, kineticsClassName, LIST_FORMATS, type ListFormat, type MakeListsOptions, type MakeListsResult } from './make-lists.js';
 export {
   makeSyntheticDataset, renderSyntheticClip, syntheticBatch, parseSyntheticClasses, SYNTHETIC_CLASSES,
-  ALL_SYNTHETIC_CLASSES,
+  ALL_SYNTHETIC_CLASSES, TEMPORAL_ORDER_CLASSES, NEW_MOTION_CLASSES,
   type SyntheticClass, type SyntheticClipOptions, type SyntheticBatchOptions, type MakeSyntheticOptions,
   type SyntheticDatasetInfo,
 } from './synthetic.js';

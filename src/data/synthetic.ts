@@ -4,6 +4,8 @@
  * sizes, backgrounds, noise and a static distractor. Each reversed class is rendered as its partner's clip played
  * backwards, so the set of frames of a "left" clip and of a "right" clip have exactly the same distribution: a
  * model that ignores time (TSN's average) is at chance within a pair, TSM is not.
+ * Three more motions (orbit, shake, bounce) are not part of that task: they are actions a model trained on it has
+ * never seen, for teaching it new ones.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -28,6 +30,9 @@ export const SYNTHETIC_CLASSES = Object.freeze({
   anticlockwise: { motion: 'rotate', reversed: true },
   grow: { motion: 'scale', reversed: false },
   shrink: { motion: 'scale', reversed: true },
+  orbit: { motion: 'orbit', reversed: false },
+  shake: { motion: 'shake', reversed: false },
+  bounce: { motion: 'bounce', reversed: false },
 } as const);
 
 /** One of {@link SYNTHETIC_CLASSES}. */
@@ -35,6 +40,17 @@ export type SyntheticClass = keyof typeof SYNTHETIC_CLASSES;
 
 /** Every class, in table order. */
 export const ALL_SYNTHETIC_CLASSES: readonly SyntheticClass[] = Object.freeze(Object.keys(SYNTHETIC_CLASSES) as SyntheticClass[]);
+
+/** The temporal-order task: the four motions and their reverses (what `tsm make-synthetic` renders by default). */
+export const TEMPORAL_ORDER_CLASSES: readonly SyntheticClass[] = Object.freeze(
+  ['right', 'left', 'down', 'up', 'clockwise', 'anticlockwise', 'grow', 'shrink'] as const,
+);
+
+/**
+ * Motions outside the temporal-order task: a shape circling the centre once (orbit), swinging left and right two to
+ * three times (shake), dropping and coming back up (bounce).
+ */
+export const NEW_MOTION_CLASSES: readonly SyntheticClass[] = Object.freeze(['orbit', 'shake', 'bounce'] as const);
 
 /** Checks class names given by a user. */
 export function parseSyntheticClasses(names: readonly string[]): SyntheticClass[] {
@@ -129,18 +145,66 @@ export function renderSyntheticClip(cls: SyntheticClass, opts: SyntheticClipOpti
   const rSmall = rng.uniform(size * 0.06, size * 0.1);
   const rLarge = rng.uniform(size * 0.2, size * 0.3);
   const centre = [rng.uniform(size * 0.35, size * 0.65), rng.uniform(size * 0.35, size * 0.65)];
+  // NOTE: drawn after the temporal-order task's values, so its clips are the same as before these motions existed
+  const extra = NEW_MOTION_CLASSES.includes(cls) ? newMotionParams(rng, size, r0) : undefined;
   const pose = (t: number): { cx: number; cy: number; r: number; theta: number } => {
     switch (spec.motion) {
       case 'translate-x': return { cx: along + travel * t, cy: across, r: r0, theta: theta0 };
       case 'translate-y': return { cx: across, cy: along + travel * t, r: r0, theta: theta0 };
       case 'rotate': return { cx: centre[0], cy: centre[1], r: rLarge, theta: theta0 + turn * t };
-      default: return { cx: centre[0], cy: centre[1], r: rSmall + (rLarge - rSmall) * t, theta: theta0 };
+      case 'scale': return { cx: centre[0], cy: centre[1], r: rSmall + (rLarge - rSmall) * t, theta: theta0 };
+      default: return newMotionPose(spec.motion, extra as NewMotionParams, r0, theta0, t);
     }
   };
   const out: Image[] = [];
   for (let f = 0; f < frames; f++) out.push(renderFrame(size, scene, pose(f / (frames - 1)), rng, noise));
   // NOTE: the reversed class is the same clip backwards, so its frame set has the same distribution
   return spec.reversed ? out.reverse() : out;
+}
+
+/** Where and how far a new motion goes (see {@link NEW_MOTION_CLASSES}). */
+interface NewMotionParams {
+  readonly cx: number;
+  readonly cy: number;
+  /** Orbit radius, shake amplitude or bounce depth, in pixels. */
+  readonly extent: number;
+  /** Orbit start angle; shake and bounce phase. */
+  readonly phase: number;
+  /** Shake cycles per clip. */
+  readonly cycles: number;
+  /** +1 clockwise, -1 anticlockwise (orbit). */
+  readonly turn: number;
+}
+
+function newMotionParams(rng: RandomState, size: number, r0: number): NewMotionParams {
+  const extent = rng.uniform(size * 0.18, size * 0.28);
+  const margin = r0 + 1;
+  const mid = (lo: number, hi: number): number => (lo < hi ? rng.uniform(lo, hi) : size / 2);
+  return {
+    cx: mid(margin + extent, size - margin - extent),
+    cy: mid(margin + extent * 0.5, size - margin - extent * 0.5),
+    extent,
+    phase: rng.uniform(0, 2 * Math.PI),
+    cycles: rng.uniform(2, 3),
+    turn: rng.random() < 0.5 ? 1 : -1,
+  };
+}
+
+/** The pose of a new motion at time `t` in [0, 1]. */
+function newMotionPose(motion: string, p: NewMotionParams, r: number, theta: number, t: number): { cx: number; cy: number; r: number; theta: number } {
+  switch (motion) {
+    case 'orbit': {
+      const a = p.phase + p.turn * 2 * Math.PI * t;
+      return { cx: p.cx + p.extent * Math.cos(a), cy: p.cy + p.extent * 0.5 * Math.sin(a), r, theta }; // an ellipse, twice as wide as high
+    }
+    case 'shake':
+      return { cx: p.cx + p.extent * Math.sin(2 * Math.PI * p.cycles * t), cy: p.cy, r, theta };
+    default: {
+      // bounce: down to the lowest point at t = 0.5 and back up, as a ball thrown down and caught
+      const depth = 1 - (2 * t - 1) ** 2;
+      return { cx: p.cx, cy: p.cy - p.extent * 0.5 + p.extent * depth, r, theta };
+    }
+  }
 }
 
 function renderFrame(size: number, scene: Scene, p: { cx: number; cy: number; r: number; theta: number }, rng: RandomState, noise: number): Image {
@@ -206,7 +270,7 @@ export function syntheticBatch(opts: SyntheticBatchOptions): { input: HostTensor
 
 /** Options of {@link makeSyntheticDataset}. */
 export interface MakeSyntheticOptions {
-  /** @default every class of {@link SYNTHETIC_CLASSES} */
+  /** @default {@link TEMPORAL_ORDER_CLASSES} */
   readonly classes?: readonly SyntheticClass[];
   /** Clips per class (train + val). */
   readonly clips: number;
@@ -244,7 +308,7 @@ const LAYOUT = Object.freeze({ imageTmpl: 'img_{:05d}.jpg', frames: 'frames', ca
  * @example await makeSyntheticDataset('/tmp/syn', { classes: ['left', 'right'], clips: 20, size: 32, frames: 8 });
  */
 export async function makeSyntheticDataset(outDir: string, opts: MakeSyntheticOptions): Promise<SyntheticDatasetInfo> {
-  const { classes = ALL_SYNTHETIC_CLASSES, clips, size = 64, frames = 16, seed = 0, valFraction = 0.2, quality = 90, onProgress } = opts;
+  const { classes = TEMPORAL_ORDER_CLASSES, clips, size = 64, frames = 16, seed = 0, valFraction = 0.2, quality = 90, onProgress } = opts;
   parseSyntheticClasses(classes);
   if (!Number.isInteger(clips) || clips < 1) throw UsageError.expected('--clips', 'a positive integer', clips);
   if (!(valFraction >= 0 && valFraction < 1)) throw UsageError.expected('--val-fraction', 'a number in [0, 1)', valFraction);

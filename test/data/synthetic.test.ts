@@ -47,3 +47,37 @@ test('syntheticBatch renders normalised [B, T*3, S, S] tensors with int64 labels
   const max = a.input.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
   assert.ok(max > 1 && max < 2.7, `normalised range, got ${max}`);
 });
+
+test('the motions outside the temporal-order task: orbit circles back, shake swings, bounce drops and returns', () => {
+  /** Centre of the pixels that differ from the per-pixel median over the clip (the static background), per frame. */
+  const path = (cls: SyntheticClass, seed: number): [number, number][] => {
+    const frames = renderSyntheticClip(cls, { size: 48, frames: 24, seed, noise: 0 });
+    const n = 48 * 48;
+    const median = new Float32Array(n * 3);
+    for (let i = 0; i < n * 3; i++) median[i] = frames.map((f) => f.data[i]).sort((a, b) => a - b)[frames.length >> 1];
+    return frames.map((img) => {
+      let sx = 0;
+      let sy = 0;
+      let m = 0;
+      for (let i = 0; i < n; i++) {
+        const d = Math.abs(img.data[3 * i] - median[3 * i]) + Math.abs(img.data[3 * i + 1] - median[3 * i + 1]) + Math.abs(img.data[3 * i + 2] - median[3 * i + 2]);
+        if (d > 60) { sx += i % 48; sy += Math.floor(i / 48); m++; }
+      }
+      return [sx / m, sy / m];
+    });
+  };
+  const range = (xs: number[]): number => Math.max(...xs) - Math.min(...xs);
+  const turns = (xs: number[]): number => xs.slice(2).filter((x, i) => Math.sign(x - xs[i + 1]) * Math.sign(xs[i + 1] - xs[i]) < 0).length;
+  for (let seed = 0; seed < 4; seed++) {
+    const orbit = path('orbit', seed);
+    assert.ok(range(orbit.map((p) => p[0])) > 8 && range(orbit.map((p) => p[1])) > 4, `orbit moves both ways (seed ${seed})`);
+    assert.ok(Math.hypot(orbit[0][0] - orbit[23][0], orbit[0][1] - orbit[23][1]) < 3, `orbit ends where it started (seed ${seed})`);
+    const shake = path('shake', seed);
+    assert.ok(turns(shake.map((p) => p[0])) >= 3, `shake turns left/right at least 3 times (seed ${seed})`);
+    assert.ok(range(shake.map((p) => p[1])) < 2, `shake stays on one line (seed ${seed})`);
+    const bounce = path('bounce', seed);
+    const ys = bounce.map((p) => p[1]);
+    assert.ok(ys[12] > ys[0] + 4 && ys[12] > ys[23] + 4, `bounce is lowest in the middle (seed ${seed})`);
+    assert.ok(range(bounce.map((p) => p[0])) < 2, `bounce stays on one column (seed ${seed})`);
+  }
+});

@@ -3,7 +3,7 @@
  * temporal-order dataset (JPEG frame folders, lists, categories, dataset.json) in the standard layout.
  */
 import type { Command } from 'commander';
-import { ALL_SYNTHETIC_CLASSES, makeSyntheticDataset, parseSyntheticClasses, type MakeSyntheticOptions } from '../../data/index.js';
+import { ALL_SYNTHETIC_CLASSES, TEMPORAL_ORDER_CLASSES, makeSyntheticDataset, parseSyntheticClasses, type MakeSyntheticOptions } from '../../data/index.js';
 import { UsageError } from '../../errors.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag, progressBar } from './data-common.js';
 import type { RegisterCommand } from './index.js';
@@ -39,7 +39,7 @@ export const registerMakeSynthetic: RegisterCommand = (program: Command) => {
     .command('make-synthetic')
     .description('Write a synthetic dataset whose classes differ only in frame order (for tests and the TSM-vs-TSN demo)')
     .argument('<out>', 'output folder (frames/, category.txt, train/val_videofolder.txt, dataset.json)')
-    .option('--classes <list>', `comma-separated, from: ${ALL_SYNTHETIC_CLASSES.join(', ')}`, ALL_SYNTHETIC_CLASSES.join(','))
+    .option('--classes <list>', `comma-separated, from: ${ALL_SYNTHETIC_CLASSES.join(', ')}`, TEMPORAL_ORDER_CLASSES.join(','))
     .requiredOption('--clips <n>', 'clips per class (train + val)')
     .option('--size <px>', 'frame width and height', '64')
     .option('--frames <n>', 'frames per clip', '16')
