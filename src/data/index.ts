@@ -14,7 +14,7 @@
 export { RandomState, mixSeed } from './random.js';
 export { formatTemplate, templateToFfmpeg, templateToRegExp, countTemplateFields } from './template.js';
 export {
-  parseListFile, readListFile, formatListFile, checkRecords, framePaths, MIN_FRAMES,
+  parseListFile, readListFile, formatListFile, checkRecords, checkLabels, framePaths, MIN_FRAMES,
   type VideoRecord, type Modality, type RecordProblem, type CheckRecordsOptions,
 } from './list-file.js';
 export {

@@ -15,6 +15,8 @@ export interface VideoRecord {
   readonly numFrames: number;
   /** Class index, 0-based. */
   readonly label: number;
+  /** 1-based line of the list file it was read from (set by {@link parseListFile}), for error messages. */
+  readonly line?: number;
 }
 
 /** `RGB` frames or `Flow` frames (x/y pairs), the two modalities the original trains. */
@@ -49,7 +51,7 @@ export function parseListFile(text: string, source = '<list>'): VideoRecord[] {
     if (!/^\d+$/.test(label)) {
       throw new DataError(`${where}: label must be a non-negative integer, got ${JSON.stringify(label)} in ${JSON.stringify(line)}`);
     }
-    records.push({ path: fields.slice(0, -2).join(' '), numFrames: Number(numFrames), label: Number(label) });
+    records.push({ path: fields.slice(0, -2).join(' '), numFrames: Number(numFrames), label: Number(label), line: i + 1 });
   }
   return records;
 }
@@ -66,6 +68,24 @@ export function readListFile(path: string): VideoRecord[] {
     throw new DataError(`cannot read list file ${path}: ${(cause as Error).message}`, { cause });
   }
   return parseListFile(text, path);
+}
+
+/**
+ * Checks that every label is a class index of a `numClasses`-class model, before anything trains or tests on it
+ * (a label out of range would otherwise fail inside onnxruntime, or silently score garbage when validating).
+ * @param source the list file, for the message
+ * @throws {DataError} `val.txt:12: label 7 of v/12 is outside the 5 classes (valid labels 0..4) ...`
+ * @example checkLabels(readListFile('val.txt'), 174, 'val.txt'); // Something-Something v2 labels are 0..173
+ */
+export function checkLabels(records: readonly VideoRecord[], numClasses: number, source = '<list>'): void {
+  const bad = records.filter((r) => !(Number.isInteger(r.label) && r.label >= 0 && r.label < numClasses));
+  if (bad.length === 0) return;
+  const [first] = bad;
+  const where = `${source}:${first.line ?? records.indexOf(first) + 1}`;
+  const more = bad.length > 1 ? `; ${bad.length} lines have labels out of range` : '';
+  throw new DataError(
+    `${where}: label ${first.label} of ${first.path} is outside the ${numClasses} classes (valid labels 0..${numClasses - 1})${more}; is this the list of another dataset?`,
+  );
 }
 
 /** Formats records back into list-file text (`path num_frames label` per line). */

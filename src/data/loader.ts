@@ -143,10 +143,8 @@ export class DataLoader {
   static async create(dataset: TSNDataSetOptions | TSNDataSet, opts: DataLoaderOptions): Promise<DataLoader> {
     const ds = dataset instanceof TSNDataSet ? dataset : await TSNDataSet.open(dataset);
     const loader = new DataLoader(ds, opts);
-    if (loader.options.numWorkers > 0) {
-      const { listFile: _unused, ...options } = ds.options;
-      loader.pool = new WorkerPool(loader.options.numWorkers, { ...options, records: ds.records });
-    }
+    // the workers get the checked records, and the list file only to name it in errors
+    if (loader.options.numWorkers > 0) loader.pool = new WorkerPool(loader.options.numWorkers, { ...ds.options, records: ds.records });
     return loader;
   }
 

@@ -2,10 +2,10 @@
  * The TSN dataset (ops/dataset.py `TSNDataSet`): list records -> sampled frame indices -> decoded frames ->
  * group transforms -> a normalised `[T*C, H, W]` tensor. Node only.
  */
-import { DataError, UsageError } from '../errors.js';
+import { DataError, TsmError, UsageError } from '../errors.js';
 import type { HostTensor } from '../tensor/index.js';
 import { decodeImage, makeImage, type Image } from './image.js';
-import { checkRecords, framePaths, MIN_FRAMES, readListFile, type Modality, type RecordProblem, type VideoRecord } from './list-file.js';
+import { checkLabels, checkRecords, framePaths, MIN_FRAMES, readListFile, type Modality, type RecordProblem, type VideoRecord } from './list-file.js';
 import { RandomState } from './random.js';
 import { framesToLoad, segmentIndices, type SamplingMode } from './sampling.js';
 import { buildTransforms, GroupCompose, groupToTensor, normalizationFor, type NormalizeSpec, type TransformSpec } from './transforms.js';
@@ -44,6 +44,8 @@ export interface TSNDataSetOptions {
   readonly checkFrames?: boolean;
   /** Drop records whose frame folder is missing or too short instead of throwing. @default false */
   readonly skipMissing?: boolean;
+  /** Classes of the model the clips are for: when given, opening checks every label is in `[0, numClasses)`. */
+  readonly numClasses?: number;
   /**
    * Decode JPEG frames with libjpeg-turbo's fast IDCT (a few levels of 255 from PIL's pixels; see
    * `DecodeOptions.fast`). @default true with training sampling (`randomShift` and not `testMode`), else false, so
@@ -84,7 +86,7 @@ export class TSNDataSet {
   readonly records: readonly VideoRecord[];
   /** Records dropped when opening: fewer than 3 frames (as the original), or skipped problems. */
   readonly dropped: readonly RecordProblem[];
-  readonly options: Readonly<Required<Omit<TSNDataSetOptions, 'listFile' | 'records'>>> & { readonly listFile?: string };
+  readonly options: Readonly<Required<Omit<TSNDataSetOptions, 'listFile' | 'records' | 'numClasses'>>> & { readonly listFile?: string; readonly numClasses?: number };
   private readonly transform: GroupCompose;
 
   /** Use {@link TSNDataSet.open}; the constructor takes already-checked records. */
@@ -107,6 +109,7 @@ export class TSNDataSet {
       twiceSample: opts.twiceSample ?? false,
       checkFrames: opts.checkFrames ?? true,
       skipMissing: opts.skipMissing ?? false,
+      numClasses: opts.numClasses,
       fastDecode: opts.fastDecode ?? ((opts.randomShift ?? true) && !(opts.testMode ?? false)),
     };
     this.records = opts.records;
@@ -116,14 +119,16 @@ export class TSNDataSet {
 
   /**
    * Reads the list (or takes `records`), drops videos with fewer than 3 frames as `_parse_list` does (except in
-   * test mode without `removeMissing`), and checks the frame folders.
-   * @throws {DataError} for a malformed list line, or missing / too-short frame folders without `skipMissing`
+   * test mode without `removeMissing`), checks the labels against `numClasses` and the frame folders.
+   * @throws {DataError} for a malformed list line, a label out of range, or missing / too-short frame folders
+   *   without `skipMissing`
    */
   static async open(opts: TSNDataSetOptions): Promise<TSNDataSet> {
     if (!opts.records && !opts.listFile) throw new UsageError('TSNDataSet needs a listFile or records');
     const source = opts.listFile ?? '<records>';
     let records = opts.records ? [...opts.records] : readListFile(opts.listFile as string);
     const tmpl = opts.imageTmpl ?? 'img_{:05d}.jpg';
+    if (opts.numClasses !== undefined) checkLabels(records, opts.numClasses, source);
     if (tmpl === STH_V1_FLOW_TMPL) records = records.map((r) => ({ ...r, numFrames: Math.floor(r.numFrames / 2) }));
     const dropped: RecordProblem[] = [];
     if (!opts.testMode || opts.removeMissing) {
@@ -136,7 +141,8 @@ export class TSNDataSet {
     if (opts.checkFrames ?? true) {
       const problems = checkRecords(records, { rootPath: opts.rootPath, imageTmpl: tmpl, modality: opts.modality ?? 'RGB', minFrames: 1 });
       if (problems.length > 0 && !opts.skipMissing) {
-        const shown = problems.slice(0, 5).map((p) => `  line ${p.line}: ${p.detail}`).join('\n');
+        // p.line counts the records checked; the record's own line is the file's
+        const shown = problems.slice(0, 5).map((p) => `  line ${p.record.line ?? p.line}: ${p.detail}`).join('\n');
         throw new DataError(
           `${problems.length} of ${records.length} videos in ${source} have missing or too-short frame folders:\n${shown}` +
             `${problems.length > 5 ? `\n  ... and ${problems.length - 5} more` : ''}\n` +
@@ -189,16 +195,26 @@ export class TSNDataSet {
     });
   }
 
-  /** Samples, decodes and transforms video `index`; the frames are not yet normalised. */
+  /**
+   * Samples, decodes and transforms video `index`; the frames are not yet normalised.
+   * @throws {DataError} naming the list file and line of the video, and the frame file that is missing or broken
+   */
   async loadGroup(index: number, rng: RandomState): Promise<TSNGroup> {
     const record = this.record(index);
     const indices = this.indicesFor(index, rng);
     const frames = framesToLoad(indices, record.numFrames, this.options.newLength);
     const cache = new Map<number, Promise<Image[]>>();
     for (const p of frames) if (!cache.has(p)) cache.set(p, this.loadFrame(record, p));
-    const images = (await Promise.all(frames.map((p) => cache.get(p) as Promise<Image[]>))).flat();
-    const group = await this.transform.apply(images, rng);
-    return { group, label: record.label, indices };
+    try {
+      const images = (await Promise.all(frames.map((p) => cache.get(p) as Promise<Image[]>))).flat();
+      const group = await this.transform.apply(images, rng);
+      return { group, label: record.label, indices };
+    } catch (err) {
+      // a frame problem is a list problem to the user: say which line names the video
+      if (!(err instanceof TsmError) || err.code !== 'TSM_DATA') throw err;
+      const where = this.options.listFile ? `${this.options.listFile}:${record.line ?? index + 1}` : `video ${index}`;
+      throw new DataError(`${where}: video ${record.path}: ${err.message}`, { cause: err });
+    }
   }
 
   /**

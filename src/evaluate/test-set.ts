@@ -65,11 +65,8 @@ export async function openTestSet(opts: OpenTestSetOptions): Promise<TestSet> {
     denseSample: protocol.denseSample ?? false,
     twiceSample: protocol.twiceSample ?? false,
     checkFrames: false,
+    numClasses: ds.numClasses,
   });
-  const badLabel = all.records.find((r) => r.label >= ds.numClasses);
-  if (badLabel) {
-    throw new DataError(`${listFile}: video ${badLabel.path} has label ${badLabel.label}, but ${ds.name} has ${ds.numClasses} classes (labels 0..${ds.numClasses - 1}); is this the list of another dataset?`);
-  }
   const maxNum = opts.maxNum ?? 0;
   const records = maxNum > 0 ? all.records.slice(0, maxNum) : all.records;
   if (records.length === 0) throw new DataError(`${listFile} lists no videos${all.dropped.length > 0 ? ` with 3 frames or more (${all.dropped.length} dropped)` : ''}`);

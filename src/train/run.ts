@@ -13,13 +13,14 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractStateDict, readPth, stripPrefix, writePth } from '../checkpoint/index.js';
-import { DataLoader, type DatasetConfig, resolveDataset, trainAugmentation, valCropping } from '../data/index.js';
-import { CheckpointError, UsageError } from '../errors.js';
+import { DataLoader, type DataLoaderOptions, type DatasetConfig, MIN_FRAMES, TSNDataSet, type TSNDataSetOptions, resolveDataset, trainAugmentation, valCropping } from '../data/index.js';
+import { CheckpointError, DataError, UsageError } from '../errors.js';
 import type { Modality } from '../models/config.js';
 import type { ConsensusType } from '../models/consensus.js';
 import { TsnRunner } from '../models/load.js';
 import type { ShiftMode, ShiftPlace } from '../models/temporal-shift.js';
 import { TSN } from '../models/tsn.js';
+import { Conv2d } from '../nn/index.js';
 import type { Device } from '../runtime/index.js';
 import type { HostTensor } from '../tensor/index.js';
 import { mapImagenetStateDict, resolvePretrain } from '../zoo/index.js';
@@ -170,7 +171,10 @@ function crossEntropyOf(logits: HostTensor, labels: HostTensor): number {
   return sum / b;
 }
 
-/** main.py `--tune_from`: load a TSM checkpoint, matching keys with and without `.net`, dropping fc for a new dataset. */
+/**
+ * main.py `--tune_from`: load a TSM checkpoint, matching keys with and without `.net`, dropping fc for a new dataset
+ * and the first conv's weight for a Flow model from an RGB checkpoint.
+ */
 function tuneFromStateDict(model: TSN, sd: Map<string, HostTensor>, o: TrainRunOptions, datasetName: string, note: (m: string) => void): Map<string, HostTensor> {
   const own = model.stateDict();
   const out = new Map(sd);
@@ -193,7 +197,14 @@ function tuneFromStateDict(model: TSN, sd: Map<string, HostTensor>, o: TrainRunO
     note('new dataset, do not load fc weights');
     for (const k of [...out.keys()]) if (k.includes('fc')) out.delete(k);
   }
-  if (o.modality === 'Flow' && !tune.includes('Flow')) for (const k of [...out.keys()]) if (k.includes('conv1.conv')) out.delete(k);
+  if (o.modality === 'Flow' && !tune.includes('Flow')) {
+    // An RGB checkpoint's first conv takes 3 channels, this model's 2 * new_length (`_construct_flow_model`), so its
+    // weight stays as built. main.py matches `'conv1.weight' in k`, which is ResNet's first conv but also every
+    // block's conv1 of an unshifted ResNet, and misses BNInception's and MobileNetV2's first convs (they then fail
+    // to load); this drops exactly the first conv's weight. Its bias has one value per output channel and loads.
+    const first = model.namedModules().find(([, m]) => m instanceof Conv2d)?.[0];
+    if (first !== undefined && out.delete(`${first}.weight`)) note(`RGB checkpoint into a Flow model: ${first}.weight is not loaded`);
+  }
   const merged = new Map(own);
   for (const [k, v] of out) if (own.has(k)) merged.set(k, v);
   return merged;
@@ -290,59 +301,71 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
     denseSample: o.denseSample ?? false,
   };
   const cropSize = o.inputSize ?? model.inputSize;
-  const val = await DataLoader.create(
-    { ...common, listFile: o.valList ?? ds.valList, randomShift: false, transform: valCropping({ cropSize, scaleSize: Math.floor((cropSize * 256) / 224) }) },
-    { batchSize: o.batchSize ?? 128, numWorkers: o.workers ?? 8, seed: o.seed ?? 0 },
-  );
-  const validate = async (epoch: number): Promise<number> => {
-    model.eval();
-    const runner = new TsnRunner(model, { device: o.device, threads: o.threads });
-    let loss = 0;
-    let top1 = 0;
-    let top5 = 0;
-    let n = 0;
-    let batches = 0;
-    try {
-      for await (const b of val.epoch(0)) {
-        const logits = await runner.logits(b.input);
-        const k = b.input.shape[0];
-        loss += crossEntropyOf(logits, b.labels) * k;
-        top1 += accuracy(logits, b.labels, 1) * k;
-        top5 += accuracy(logits, b.labels, 5) * k;
-        n += k;
-        batches++;
-      }
-    } finally {
-      await runner.release();
-    }
-    const res = { loss: loss / n, top1: top1 / n, top5: top5 / n };
-    log?.record({ type: 'val', epoch, ...res });
-    onEvent({ status: 'validate', epoch, ...res, batches });
-    return res.top1;
+  const loading = { batchSize: o.batchSize ?? 128, numWorkers: o.workers ?? 8, seed: o.seed ?? 0 };
+  /** Opens and checks a list: its lines, labels (against the model's classes) and frame folders. */
+  const openList = async (dataset: TSNDataSetOptions & { readonly listFile: string }): Promise<TSNDataSet> => {
+    const set = await TSNDataSet.open({ ...dataset, numClasses: ds.numClasses });
+    if (set.length === 0) throw new DataError(`${dataset.listFile} lists no videos${set.dropped.length > 0 ? ` with ${MIN_FRAMES} frames or more (${set.dropped.length} dropped)` : ''}`);
+    return set;
   };
-
-  if (o.evaluate) {
-    const prec1 = await validate(startEpoch);
-    await val.close();
-    return { storeName: name, bestPrec1: prec1, lastPrec1: prec1 };
-  }
-
-  const train = await DataLoader.create(
-    { ...common, listFile: o.trainList ?? ds.trainList, transform: trainAugmentation({ modality: o.modality, inputSize: cropSize, flip: ds.flip }) },
-    { batchSize: o.batchSize ?? 128, shuffle: true, dropLast: true, numWorkers: o.workers ?? 8, seed: o.seed ?? 0 },
-  );
-  if (train.length === 0) throw new UsageError(`the training list has ${train.dataset.length} clips, fewer than one batch of ${o.batchSize ?? 128} (the last partial batch is dropped, as main.py does)`);
-  const logDir = join(o.rootLog ?? 'log', name);
-  const modelDir = join(o.rootModel ?? 'checkpoint', name);
-  const trainLog = new TrainLog(logDir, { startEpoch, title: name });
-  log = trainLog;
-  mkdirSync(modelDir, { recursive: true });
-  writeFileSync(join(logDir, 'args.txt'), `${JSON.stringify({ ...o, storeName: name }, null, 1)}\n`);
-  const epochs = o.epochs ?? 120;
-  const evalFreq = o.evalFreq ?? 5;
-  let last: string | undefined;
-  let lastPrec1: number | undefined;
+  // both lists are checked before any loader starts its worker threads
+  const valSet = await openList({ ...common, listFile: o.valList ?? ds.valList, randomShift: false, transform: valCropping({ cropSize, scaleSize: Math.floor((cropSize * 256) / 224) }) });
+  const trainSet = o.evaluate ? undefined : await openList({ ...common, listFile: o.trainList ?? ds.trainList, transform: trainAugmentation({ modality: o.modality, inputSize: cropSize, flip: ds.flip }) });
+  // Every loader started is closed on every way out, errors included: its worker threads would keep the process
+  // alive after the error has been reported.
+  const loaders: DataLoader[] = [];
+  const start = async (set: TSNDataSet, options: DataLoaderOptions): Promise<DataLoader> => {
+    const loader = await DataLoader.create(set, options);
+    loaders.push(loader);
+    return loader;
+  };
   try {
+    const val = await start(valSet, loading);
+    const validate = async (epoch: number): Promise<number> => {
+      model.eval();
+      const runner = new TsnRunner(model, { device: o.device, threads: o.threads });
+      let loss = 0;
+      let top1 = 0;
+      let top5 = 0;
+      let n = 0;
+      let batches = 0;
+      try {
+        for await (const b of val.epoch(0)) {
+          const logits = await runner.logits(b.input);
+          const k = b.input.shape[0];
+          loss += crossEntropyOf(logits, b.labels) * k;
+          top1 += accuracy(logits, b.labels, 1) * k;
+          top5 += accuracy(logits, b.labels, 5) * k;
+          n += k;
+          batches++;
+        }
+      } finally {
+        await runner.release();
+      }
+      const res = { loss: loss / n, top1: top1 / n, top5: top5 / n };
+      log?.record({ type: 'val', epoch, ...res });
+      onEvent({ status: 'validate', epoch, ...res, batches });
+      return res.top1;
+    };
+
+    if (!trainSet) {
+      // --evaluate
+      const prec1 = await validate(startEpoch);
+      return { storeName: name, bestPrec1: prec1, lastPrec1: prec1 };
+    }
+
+    const train = await start(trainSet, { ...loading, shuffle: true, dropLast: true });
+    if (train.length === 0) throw new UsageError(`the training list has ${train.dataset.length} clips, fewer than one batch of ${loading.batchSize} (the last partial batch is dropped, as main.py does)`);
+    const logDir = join(o.rootLog ?? 'log', name);
+    const modelDir = join(o.rootModel ?? 'checkpoint', name);
+    const trainLog = new TrainLog(logDir, { startEpoch, title: name });
+    log = trainLog;
+    mkdirSync(modelDir, { recursive: true });
+    writeFileSync(join(logDir, 'args.txt'), `${JSON.stringify({ ...o, storeName: name }, null, 1)}\n`);
+    const epochs = o.epochs ?? 120;
+    const evalFreq = o.evalFreq ?? 5;
+    let last: string | undefined;
+    let lastPrec1: number | undefined;
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
       const stats: EpochStats = await trainer.trainEpoch(epoch, train.epoch(epoch), train.length);
       const { lr } = stats;
@@ -365,10 +388,9 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
       }
       await trainLog.renderCurves();
     }
+    return { storeName: name, bestPrec1, checkpoint: last, lastPrec1 };
   } finally {
-    await train.close();
-    await val.close();
+    await Promise.all(loaders.map((l) => l.close()));
     await trainer.release();
   }
-  return { storeName: name, bestPrec1, checkpoint: last, lastPrec1 };
 }

@@ -9,7 +9,7 @@ import { formatTemplate, templateToFfmpeg, templateToRegExp } from '../../src/da
 
 test('parses TSN list lines, allowing spaces in paths and blank lines', () => {
   const r = parseListFile('a/b 30 2\n\n  c d/e 8 0  \r\n', 'x.txt');
-  assert.deepEqual(r, [{ path: 'a/b', numFrames: 30, label: 2 }, { path: 'c d/e', numFrames: 8, label: 0 }]);
+  assert.deepEqual(r, [{ path: 'a/b', numFrames: 30, label: 2, line: 1 }, { path: 'c d/e', numFrames: 8, label: 0, line: 3 }]);
 });
 
 test('a malformed line is a DataError naming file and line', () => {

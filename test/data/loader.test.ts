@@ -84,12 +84,27 @@ test('a broken JPEG is a DataError naming the file, from a worker too', async ()
   const opts = { rootPath: root, listFile: join(root, 'list.txt'), numSegments: 4, randomShift: false }; // loads frames 2, 4, 7, 9
   const ds = await TSNDataSet.open(opts);
   await assert.rejects(ds.getItem(0), (e: unknown) => e instanceof DataError && e.message.includes(join(root, 'v', 'img_00004.jpg')));
+  // the list file and line of the video come first, so the user knows which line to fix
+  const named = `${join(root, 'list.txt')}:1: video v: cannot decode ${join(root, 'v', 'img_00004.jpg')}`;
+  await assert.rejects(ds.getItem(0), (e: unknown) => e instanceof DataError && e.message.startsWith(named));
   const loader = await DataLoader.create(opts, { batchSize: 1, numWorkers: 1 });
   try {
-    await assert.rejects(collect(loader, 0), (e: unknown) => e instanceof DataError && e.code === 'TSM_DATA' && e.message.includes('img_00004.jpg'));
+    await assert.rejects(collect(loader, 0), (e: unknown) => e instanceof DataError && e.code === 'TSM_DATA' && e.message.startsWith(named));
   } finally {
     await loader.close();
   }
+});
+
+test('labels outside numClasses are reported when opening, naming the list file, line and valid range', async () => {
+  const list = join(dir, 'labels.txt');
+  writeFileSync(list, 'left/left_00001 10 0\n\nleft/left_00002 10 3\nleft/left_00003 10 7\n');
+  const opts = { rootPath: join(dir, 'frames'), listFile: list };
+  await assert.rejects(
+    TSNDataSet.open({ ...opts, numClasses: 3 }),
+    (e: unknown) => e instanceof DataError && e.message.startsWith(`${list}:3: label 3 of left/left_00002 is outside the 3 classes (valid labels 0..2); 2 lines have labels out of range`),
+  );
+  assert.equal((await TSNDataSet.open({ ...opts, numClasses: 8 })).length, 3);
+  assert.equal((await TSNDataSet.open(opts)).length, 3, 'unchecked without numClasses');
 });
 
 test('missing frame folders are reported when opening, and skipped only on request', async () => {

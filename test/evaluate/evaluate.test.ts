@@ -136,7 +136,7 @@ test('an ensemble is sum(coeff * scores) / n of its members; merge-scores recomb
   assert.match(bad.stderr, /error TSM_USAGE: 1 coefficients \(--coeff\) for 2 runs/);
 });
 
-test('bad input: unknown dataset (2), malformed list line (1), missing frames (1), weights of another arch (1), bad shard (2)', () => {
+test('bad input: unknown dataset (2), malformed list line (1), label out of range (1), missing frames (1), weights of another arch (1), bad shard (2)', () => {
   const common = ['--input-size', String(INPUT_SIZE), '-j', '0', '--output', join(fx.dir, 'bad')];
   const unknown = tsm('test', 'no-such-dataset', '--weights', fx.weights, ...common);
   assert.equal(unknown.status, 2);
@@ -147,6 +147,12 @@ test('bad input: unknown dataset (2), malformed list line (1), missing frames (1
   const m = tsm('test', fx.dataset, '--weights', fx.weights, '--test_list', malformed, ...common);
   assert.equal(m.status, 1);
   assert.match(m.stderr, /error TSM_DATA: .*malformed\.txt:2: num_frames must be a non-negative integer, got "twelve"/);
+
+  const outOfRange = join(fx.dir, 'out-of-range.txt');
+  writeFileSync(outOfRange, 'left/left_00000 12 0\nright/right_00000 12 9\n');
+  const r = tsm('test', fx.dataset, '--weights', fx.weights, '--test_list', outOfRange, ...common);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /error TSM_DATA: .*out-of-range\.txt:2: label 9 of right\/right_00000 is outside the 4 classes \(valid labels 0\.\.3\)/);
 
   const missing = join(fx.dir, 'missing.txt');
   writeFileSync(missing, 'left/left_00000 12 0\nleft/gone 12 0\nright/right_00000 40 1\n');
