@@ -65,6 +65,13 @@ export class DataError extends TsmError {
   }
 }
 
+/** A file could not be written: a folder in the way, no permission, a full disk (`TSM_WRITE`). */
+export class FileWriteError extends TsmError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TSM_WRITE', message, options);
+  }
+}
+
 /** Something that should be impossible happened: a bug in temporal-shift. */
 export class InternalError extends TsmError {
   constructor(message: string) {

@@ -16,6 +16,12 @@ export interface LaunchOptions {
   readonly fakeCamera?: string;
 }
 
+/**
+ * Playwright's limit for one navigation or action (30 s unless set). A page load or a screenshot on a loaded
+ * 2-core machine can take longer than that without anything being wrong; a hang still ends.
+ */
+export const ACTION_TIMEOUT_MS = 120_000;
+
 /** A running browser (one persistent context) and the profile folder it owns. */
 export interface LaunchedChromium {
   readonly context: BrowserContext;
@@ -44,6 +50,8 @@ export async function launchChromium(opts: LaunchOptions = {}): Promise<Launched
     args,
     viewport: { width: 1180, height: 720 },
   });
+  context.setDefaultTimeout(ACTION_TIMEOUT_MS);
+  context.setDefaultNavigationTimeout(ACTION_TIMEOUT_MS);
   return {
     context,
     newPage: () => context.newPage(),

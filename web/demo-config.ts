@@ -14,6 +14,14 @@ import { type InlineConfig, type Plugin, defaultClientConditions } from 'vite';
 /** The web/ folder. */
 export const WEB_ROOT = dirname(fileURLToPath(import.meta.url));
 
+/**
+ * The package's browser entry as its source: the page imports `temporal-shift/web`, and this alias (with the same
+ * mapping in web/tsconfig.json) makes that the very module the package builds, so the demo cannot drift from it.
+ */
+export const WEB_ENTRY_ALIAS: Readonly<Record<string, string>> = Object.freeze({
+  'temporal-shift/web': resolve(WEB_ROOT, '..', 'src', 'web', 'index.ts'),
+});
+
 /** onnxruntime-web's dist folder (the wasm binaries and their loaders). */
 export const ORT_DIST = dirname(createRequire(import.meta.url).resolve('onnxruntime-web')); // .../dist/ort.min.js
 
@@ -98,7 +106,7 @@ export function demoConfig(opts: DemoConfigOptions = {}): InlineConfig {
     appType: 'mpa', // unknown paths answer 404, not index.html (a wrong ?model= must not look like a model)
     plugins: [tsmDemoPlugin({ model: opts.model })],
     // onnxruntime-web's build without embedded wasm: it loads /ort/ort-wasm-simd-threaded.jsep.{mjs,wasm}
-    resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
+    resolve: { alias: { ...WEB_ENTRY_ALIAS }, conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
     server: { host, port, strictPort: false, headers: { ...ISOLATION_HEADERS } },
     preview: { host, port, strictPort: false, headers: { ...ISOLATION_HEADERS } },
     build: { outDir: opts.outDir ?? join(WEB_ROOT, 'dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2048 },

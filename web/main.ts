@@ -1,22 +1,22 @@
 /**
  * The browser demo: live action recognition from the webcam (or a video file) with an exported online TSM model,
- * one frame at a time, carrying the shift buffers between frames, as the original `online_demo/main.py`.
+ * one frame at a time, carrying the shift buffers between frames, as the original `online_demo/main.py`. It is a
+ * plain consumer of the package's browser entry, `temporal-shift/web`.
  * Query parameters: `model` (URL, default `/model.onnx`), `device` (auto | webgpu | wasm), `threads`,
  * `smoothing` (auto | jester | generic | none), `bench` (N: time N steps on a still frame instead of a video).
  */
 import {
-  GENERIC_SMOOTHING,
-  JESTER_SMOOTHING,
-  OutputSmoother,
-  type SmoothedPrediction,
-  type SmoothingRules,
-  cropWindow,
-  normalizeFrame,
-  smoothingFor,
-} from '../src/deploy/browser.js';
-import { type LoadedModel, type ModelProgress, WEB_DEVICES, type WebDevice, loadOnlineModel } from './model.js';
-import { nextFrame, startCamera, startFile } from './source.js';
-import type { DemoState } from './state.js';
+  type FramePrediction,
+  type ModelProgress,
+  type OnlineRecognizer,
+  SMOOTHING_MODES,
+  type SmoothingMode,
+  WEB_DEVICES,
+  type WebDevice,
+  onlineRecognizer,
+} from 'temporal-shift/web';
+import { startCamera, startFile } from './source.js';
+import { type DemoState, LABEL_RUNS_KEPT } from './state.js';
 
 declare global {
   interface Window {
@@ -24,8 +24,11 @@ declare global {
   }
 }
 
+/** Where the demo's server puts onnxruntime-web's wasm files (see demo-config.ts). */
+const ORT_WASM_PATH = '/ort/';
+
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
-const state: DemoState = { status: 'loading', frames: 0, top: [], fps: 0, modelMs: 0, totalMs: 0 };
+const state: DemoState = { status: 'loading', frames: 0, top: [], labelRuns: [], fps: 0, modelMs: 0, totalMs: 0 };
 window.tsmDemo = state;
 
 const params = new URLSearchParams(location.search);
@@ -40,31 +43,21 @@ function showError(message: string): void {
   $('status').textContent = 'Stopped.';
 }
 
+let modelBytes = 0;
 function showProgress(e: ModelProgress): void {
   const box = $('progress');
   box.hidden = e.status === 'done';
+  if (e.status === 'done') modelBytes = e.loaded;
   if (e.status !== 'progress') return;
   const mb = (n: number) => (n / 1e6).toFixed(1);
   $('progress-bar').style.width = `${e.progress ?? 0}%`;
   $('progress-text').textContent = `model ${mb(e.loaded)}${e.total ? ` / ${mb(e.total)}` : ''} MB`;
 }
 
-function smoothingRules(labels: readonly string[]): SmoothingRules {
-  const choice = params.get('smoothing') ?? 'auto';
-  if (choice === 'jester') return JESTER_SMOOTHING;
-  if (choice === 'generic') return GENERIC_SMOOTHING;
-  if (choice === 'none') return { ...GENERIC_SMOOTHING, logitWindow: 1, refine: false };
-  return smoothingFor(labels);
-}
-
 /** Draws the label, top-5 bars and timings. */
-function render(p: SmoothedPrediction, labels: readonly string[]): void {
-  state.label = labels[p.index];
-  state.rawLabel = labels[p.rawIndex];
-  state.top = p.top.map((t) => ({ label: labels[t.index], score: t.score }));
-  $('label').textContent = state.label;
-  const list = $('top5');
-  list.replaceChildren(
+function render(): void {
+  $('label').textContent = state.label ?? '—';
+  $('top5').replaceChildren(
     ...state.top.map((t) => {
       const li = document.createElement('li');
       const name = document.createElement('span');
@@ -87,54 +80,34 @@ function render(p: SmoothedPrediction, labels: readonly string[]): void {
   $('frames').textContent = String(state.frames);
 }
 
-/** Crops, resizes and normalizes the current picture of `source` into `out` (the demo's get_transform()). */
-function makePreprocessor(model: LoadedModel): (source: HTMLVideoElement | HTMLCanvasElement, out: Float32Array) => void {
-  const [h, w] = model.info.inputSize;
-  const canvas = $<HTMLCanvasElement>('crop');
-  canvas.width = w;
-  canvas.height = h;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true }) as CanvasRenderingContext2D;
-  ctx.imageSmoothingQuality = 'high';
-  return (source, out) => {
-    const [sw0, sh0] = source instanceof HTMLVideoElement ? [source.videoWidth, source.videoHeight] : [source.width, source.height];
-    const { sx, sy, sw, sh } = cropWindow(sw0, sh0, model.info);
-    ctx.drawImage(source, sx, sy, sw, sh, 0, 0, w, h);
-    normalizeFrame(ctx.getImageData(0, 0, w, h).data, w, h, 4, model.info, out);
-  };
-}
-
-/** Runs the model on every new video frame, one at a time (frames that arrive while it runs are skipped). */
-async function runLive(model: LoadedModel, video: HTMLVideoElement): Promise<void> {
-  const preprocess = makePreprocessor(model);
-  const frame = new Float32Array(model.stepper.frameSize);
-  const smoother = new OutputSmoother(smoothingRules(model.info.labels));
+/** A callback for `attach` that keeps the page's state (FPS over the last second, smoothed timings) and draws it. */
+function liveView(): (p: FramePrediction) => void {
   const done: number[] = [];
   const ema = (old: number, x: number) => (old === 0 ? x : 0.9 * old + 0.1 * x);
-  for (;;) {
-    await nextFrame(video);
-    if (video.readyState < HTMLMediaElement.HAVE_CURRENT_DATA || video.videoWidth === 0) continue;
-    const t0 = performance.now();
-    preprocess(video, frame);
-    const t1 = performance.now();
-    const logits = await model.stepper.step(frame);
-    const t2 = performance.now();
-    const p = smoother.push(logits);
+  return (p) => {
+    const now = performance.now();
     if (state.status !== 'running') {
       state.status = 'running';
       $('status').textContent = 'Running.';
     }
     state.frames += 1;
-    state.modelMs = ema(state.modelMs, t2 - t1);
-    state.totalMs = ema(state.totalMs, performance.now() - t0);
-    done.push(t2);
-    while (done.length > 0 && done[0] < t2 - 1000) done.shift();
+    state.modelMs = ema(state.modelMs, p.modelMs);
+    state.totalMs = ema(state.totalMs, p.latencyMs);
+    done.push(now);
+    while (done.length > 0 && done[0] < now - 1000) done.shift();
     state.fps = done.length;
-    render(p, model.info.labels);
-  }
+    state.label = p.label;
+    state.rawLabel = p.rawLabel;
+    state.top = p.top.map((t) => ({ label: t.label, score: t.score }));
+    if (state.labelRuns[state.labelRuns.length - 1]?.label !== p.label) {
+      state.labelRuns = [...state.labelRuns, { label: p.label, frame: state.frames }].slice(-LABEL_RUNS_KEPT);
+    }
+    render();
+  };
 }
 
 /** `?bench=N`: N model steps on a still frame after a warm-up; results in `window.tsmDemo.bench`. */
-async function runBench(model: LoadedModel, steps: number): Promise<void> {
+async function runBench(r: OnlineRecognizer, steps: number): Promise<void> {
   const still = document.createElement('canvas');
   still.width = 320;
   still.height = 240;
@@ -144,23 +117,13 @@ async function runBench(model: LoadedModel, steps: number): Promise<void> {
   grad.addColorStop(1, '#33c');
   g.fillStyle = grad;
   g.fillRect(0, 0, 320, 240);
-  const preprocess = makePreprocessor(model);
-  const frame = new Float32Array(model.stepper.frameSize);
-  preprocess(still, frame);
   $('status').textContent = `Benchmark: warming up…`;
-  for (let i = 0; i < 10; i++) await model.stepper.step(frame);
+  for (let i = 0; i < 10; i++) await r.step(still);
   const times: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t = performance.now();
-    await model.stepper.step(frame);
-    times.push(performance.now() - t);
-  }
+  for (let i = 0; i < steps; i++) times.push((await r.step(still)).modelMs);
   const t0 = performance.now();
   const pipelineSteps = Math.max(10, Math.floor(steps / 4));
-  for (let i = 0; i < pipelineSteps; i++) {
-    preprocess(still, frame);
-    await model.stepper.step(frame);
-  }
+  for (let i = 0; i < pipelineSteps; i++) await r.step(still);
   const pipeline = (performance.now() - t0) / pipelineSteps;
   const sorted = [...times].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -169,15 +132,26 @@ async function runBench(model: LoadedModel, steps: number): Promise<void> {
   $('status').textContent = `Benchmark: ${state.bench.msPerFrame.toFixed(2)} ms/frame (p50 ${state.bench.p50.toFixed(2)}, p90 ${state.bench.p90.toFixed(2)}) over ${steps} steps; with preprocessing ${pipeline.toFixed(2)} ms`;
 }
 
+/** Checks a query parameter against a frozen table of names. */
+function choice<T extends string>(name: string, table: Readonly<Record<T, T>>, fallback: T): T {
+  const value = params.get(name) ?? fallback;
+  if (!(value in table)) throw new Error(`Unsupported ${name}: ${value}. Must be one of [${Object.keys(table).join(', ')}]`);
+  return value as T;
+}
+
 async function main(): Promise<void> {
-  const device = (params.get('device') ?? 'auto') as WebDevice;
-  if (!(device in WEB_DEVICES)) {
-    showError(`Unsupported device: ${device}. Must be one of [${Object.keys(WEB_DEVICES).join(', ')}]`);
+  let device: WebDevice;
+  let smoothing: SmoothingMode;
+  try {
+    device = choice('device', WEB_DEVICES, 'auto');
+    smoothing = choice('smoothing', SMOOTHING_MODES, 'auto');
+  } catch (err) {
+    showError((err as Error).message);
     return;
   }
-  let model: LoadedModel;
+  let r: OnlineRecognizer;
   try {
-    model = await loadOnlineModel(modelUrl, { device, threads: Number(params.get('threads') ?? 0), onProgress: showProgress });
+    r = await onlineRecognizer(modelUrl, { device, smoothing, threads: Number(params.get('threads') ?? 0), wasmPaths: ORT_WASM_PATH, onProgress: showProgress });
   } catch (err) {
     $('progress').hidden = true;
     $('backend').textContent = 'no model';
@@ -186,16 +160,16 @@ async function main(): Promise<void> {
     );
     return;
   }
-  state.backend = model.backend;
-  state.threads = model.threads;
-  $('backend').textContent = model.backend === 'wasm' ? `wasm · ${model.threads} thread${model.threads === 1 ? '' : 's'}` : 'WebGPU';
-  const { info } = model;
-  $('status').textContent = `Model: ${info.arch}, ${info.numClasses} classes, input ${info.inputSize.join('x')} (${(model.bytes / 1e6).toFixed(1)} MB).`;
+  state.backend = r.backend;
+  state.threads = r.threads;
+  $('backend').textContent = r.backend === 'wasm' ? `wasm · ${r.threads} thread${r.threads === 1 ? '' : 's'}` : 'WebGPU';
+  const { info } = r;
+  $('status').textContent = `Model: ${info.arch}, ${info.numClasses} classes, input ${info.inputSize.join('x')} (${(modelBytes / 1e6).toFixed(1)} MB).`;
   state.status = 'ready';
 
   const bench = Number(params.get('bench') ?? 0);
   if (bench > 0) {
-    await runBench(model, bench);
+    await runBench(r, bench);
     return;
   }
   const video = $<HTMLVideoElement>('video');
@@ -208,7 +182,7 @@ async function main(): Promise<void> {
       picker.hidden = true;
       state.source = 'file';
       $('source').textContent = `file: ${file.name}`;
-      model.stepper.reset(); // a new video: zero the shift buffers
+      await r.reset(); // a new video: zero the shift buffers, forget the smoothing history
     } catch (err) {
       $('picker-reason').textContent = (err as Error).message;
     }
@@ -223,7 +197,8 @@ async function main(): Promise<void> {
     picker.hidden = false;
     $('status').textContent = 'Waiting for a video file.';
   }
-  await runLive(model, video);
+  // one step per new video frame; frames that arrive while the model runs are skipped
+  r.attach(video, liveView(), { onError: (err) => showError(`Recognition stopped: ${(err as Error).message}`) });
 }
 
 main().catch((err: unknown) => showError(`Unexpected error: ${(err as Error).stack ?? String(err)}`));

@@ -39,11 +39,3 @@ async function playWhenReady(video: HTMLVideoElement): Promise<void> {
   }
   await video.play();
 }
-
-/** Resolves at the next presented video frame (requestVideoFrameCallback), or the next animation frame. */
-export function nextFrame(video: HTMLVideoElement): Promise<void> {
-  return new Promise((resolve) => {
-    if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(() => resolve());
-    else requestAnimationFrame(() => resolve());
-  });
-}

@@ -145,3 +145,32 @@ export function toFloat32(t: HostTensor): HostTensor<'float32'> {
   return hostTensor('float32', t.shape, out);
 }
 
+
+/** How many values of a tensor are NaN and how many are ±Infinity. */
+export interface NonFiniteCount {
+  readonly nan: number;
+  readonly inf: number;
+}
+
+/**
+ * Counts the NaN and infinite values of a float tensor (integer tensors have none).
+ * @example countNonFinite(float32([3], [1, NaN, -Infinity])) // { nan: 1, inf: 1 }
+ */
+export function countNonFinite(t: HostTensor): NonFiniteCount {
+  let nan = 0;
+  let inf = 0;
+  if (t.dtype === 'float16') {
+    // NOTE: exponent bits all ones: Inf when the mantissa is 0, NaN otherwise
+    for (const h of t.data as Uint16Array) {
+      if ((h & 0x7c00) !== 0x7c00) continue;
+      if (h & 0x3ff) nan++;
+      else inf++;
+    }
+  } else if (t.dtype === 'float32' || t.dtype === 'float64') {
+    for (const v of t.data as Float32Array | Float64Array) {
+      if (Number.isNaN(v)) nan++;
+      else if (v === Infinity || v === -Infinity) inf++;
+    }
+  }
+  return { nan, inf };
+}

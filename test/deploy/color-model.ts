@@ -92,13 +92,13 @@ export async function writeColorCheckpoint(dir: string, colors: readonly ColorCl
 }
 
 /**
- * Writes a clip of 2 s of each {@link RGB_CLASSES} colour (red, green, blue) at 15 fps, 320x240, with a white
- * square moving across. The container follows the extension: `.mp4` (H.264), `.webm` (VP8) or `.y4m` (raw
+ * Writes a clip of `secondsPerColor` of each {@link RGB_CLASSES} colour (red, green, blue) at 15 fps, 320x240, with
+ * a white square moving across. The container follows the extension: `.mp4` (H.264), `.webm` (VP8) or `.y4m` (raw
  * 4:2:0, what Chromium's fake camera plays).
  */
-export function writeColorClip(path: string, colors: readonly ColorClass[] = RGB_CLASSES): void {
+export function writeColorClip(path: string, colors: readonly ColorClass[] = RGB_CLASSES, secondsPerColor = 2): void {
   const hex = colors.map(({ rgb }) => `0x${rgb.map((v) => v.toString(16).padStart(2, '0')).join('')}`);
-  const bg = hex.map((c, i) => `color=c=${c}:size=320x240:rate=15:duration=2,format=rgb24[c${i}]`).join(';');
+  const bg = hex.map((c, i) => `color=c=${c}:size=320x240:rate=15:duration=${secondsPerColor},format=rgb24[c${i}]`).join(';');
   const inputs = hex.map((_, i) => `[c${i}]`).join('');
   const graph = `${bg};${inputs}concat=n=${hex.length}:v=1[bg];color=c=white:size=50x50:rate=15[sq];[bg][sq]overlay=x='mod(t*150,270)':y=95:shortest=1`;
   const codec: Record<string, string[]> = {

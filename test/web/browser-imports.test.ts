@@ -1,13 +1,19 @@
 /**
- * The page's code (web/main.ts and what it imports, src/deploy/browser.ts included) must not reach Node:
- * Vite would only warn and stub the module, and the page would break at run time.
+ * The package's browser entry (src/web, published as `temporal-shift/web`) and the demo page that consumes it
+ * (web/main.ts) must not reach Node: Vite would only warn and stub the module, and the page would break at run time.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { test } from 'node:test';
 
 const repo = resolve(import.meta.dirname, '..', '..');
+
+/** Package specifiers that resolve to repository files (the demo's Vite alias and web/tsconfig.json paths). */
+const ALIASES: Readonly<Record<string, string>> = { 'temporal-shift/web': join(repo, 'src', 'web', 'index.ts') };
+
+/** Folders and files only Node may load. */
+const NODE_ONLY = /^src\/(runtime|checkpoint|data|models|graph|zoo|cli|train|evaluate|nn|autodiff)\/|^src\/deploy\/(export|live|default-model|index)\.ts$|^src\/index\.ts$|^web\/(serve|demo-config|chromium)\.ts$/;
 
 /** Specifiers of static and dynamic imports and re-exports (type-only imports count too: stricter than needed). */
 function importsOf(file: string): string[] {
@@ -29,11 +35,11 @@ function reach(entries: readonly string[]): { files: Set<string>; packages: Map<
     if (files.has(file)) continue;
     files.add(file);
     for (const spec of importsOf(file)) {
-      if (!spec.startsWith('.')) {
+      if (!spec.startsWith('.') && !(spec in ALIASES)) {
         packages.set(spec, relative(repo, file));
         continue;
       }
-      const target = resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
+      const target = ALIASES[spec] ?? resolve(dirname(file), spec.replace(/\.js$/, '.ts'));
       assert.ok(existsSync(target), `${relative(repo, file)} imports ${spec}, which does not exist`);
       todo.push(target);
     }
@@ -41,13 +47,24 @@ function reach(entries: readonly string[]): { files: Set<string>; packages: Map<
   return { files, packages };
 }
 
-test('the web page imports only browser-safe code: onnxruntime-web and src/deploy/browser.ts', () => {
+test('the package entry temporal-shift/web (src/web) reaches only onnxruntime-web and browser-safe code', () => {
+  const { files, packages } = reach([join(repo, 'src', 'web', 'index.ts')]);
+  const rel = [...files].map((f) => relative(repo, f)).sort();
+  assert.ok(rel.includes('src/web/recognizer.ts') && rel.includes('src/deploy/browser.ts'), rel.join(', '));
+  assert.deepEqual([...packages.keys()], ['onnxruntime-web'], `bare imports: ${JSON.stringify(Object.fromEntries(packages))}`);
+  for (const f of rel) assert.doesNotMatch(f, NODE_ONLY, f);
+});
+
+test('the web page imports the package entry temporal-shift/web, not the deploy internals or onnxruntime-web directly', () => {
+  const own = readdirSync(join(repo, 'web')).filter((f) => f.endsWith('.ts') && !/^(serve|demo-config|chromium|vite\.config)\.ts$/.test(f));
+  for (const f of own) {
+    for (const spec of importsOf(join(repo, 'web', f))) assert.ok(spec === 'temporal-shift/web' || spec.startsWith('./'), `web/${f} imports ${spec}`);
+  }
   const { files, packages } = reach([join(repo, 'web', 'main.ts')]);
   const rel = [...files].map((f) => relative(repo, f)).sort();
-  assert.ok(rel.includes('src/deploy/browser.ts'));
+  assert.ok(rel.includes('src/web/index.ts'));
   assert.deepEqual([...packages.keys()], ['onnxruntime-web'], `bare imports: ${JSON.stringify(Object.fromEntries(packages))}`);
-  // no Node-only layer is reachable
-  for (const f of rel) assert.doesNotMatch(f, /^src\/(runtime|checkpoint|data|models|graph|zoo|cli)\/|^src\/deploy\/(export|live)\.ts$|^web\/(serve|demo-config|chromium)\.ts$/, f);
+  for (const f of rel) assert.doesNotMatch(f, NODE_ONLY, f);
 });
 
 test('src/deploy/browser.ts reaches no Node module', () => {

@@ -2,7 +2,8 @@
  * The browser demo in a real browser: Debian's Chromium (headless, through playwright-core) with a fake camera
  * playing a generated clip, against the Vite build served as `npm run demo:web` serves it. The model is the
  * fixture's online checkpoint with a classifier refit to the clip's colours (test/deploy/color-model.ts), so the
- * label must follow the clip: red -> Thumb Up, green -> Stop Sign, blue -> Swiping Left.
+ * label must follow the clip: red -> Thumb Up, green -> Stop Sign, blue -> Swiping Left. The checks wait for
+ * conditions (bounded), never for a fixed time, so a slow or loaded machine makes them slower, not flaky.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
@@ -22,14 +23,16 @@ let dir: string;
 let server: PreviewServer;
 let url: string;
 let outDir: string;
+/** Seconds of each colour in the clips: long enough for the 12-frame smoothing window at a few frames/s. */
+const SECONDS_PER_COLOR = 4;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tsm-web-'));
   const weights = await writeColorCheckpoint(dir);
   const model = join(dir, 'online.onnx');
   await exportCheckpoint({ weights, out: model, online: true });
-  writeColorClip(join(dir, 'clip.y4m'));
-  writeColorClip(join(dir, 'clip.webm'));
+  writeColorClip(join(dir, 'clip.y4m'), RGB_CLASSES, SECONDS_PER_COLOR);
+  writeColorClip(join(dir, 'clip.webm'), RGB_CLASSES, SECONDS_PER_COLOR);
   outDir = join(dir, 'dist');
   server = await startDemoServer({ model, port: 0, outDir });
   url = server.resolvedUrls?.local[0] ?? assert.fail('the preview server has no URL');
@@ -40,6 +43,11 @@ after(async () => {
 });
 
 // NOTE: string expressions, as the root tsconfig has no DOM types
+/** The clip's labels, in clip order. */
+const WANTED = RGB_CLASSES.map(({ cls }) => JESTER_LABELS[cls]);
+/** True when `runs` has the clip's labels one right after another. */
+const inOrder = (runs: readonly string[]): boolean => runs.some((_, i) => WANTED.every((w, k) => runs[i + k] === w));
+
 const demoState = (page: Page): Promise<DemoState> => page.evaluate('window.tsmDemo');
 
 /** Polls the page's state until `done` holds (or fails after `ms`, showing the last state). */
@@ -54,18 +62,21 @@ async function waitFor(page: Page, done: (s: DemoState) => boolean, ms: number):
   return s;
 }
 
-/** Labels seen while polling for `ms` (repeats collapsed), and the highest top-1 score seen. */
-async function labelRuns(page: Page, ms: number): Promise<{ runs: string[]; bestScore: number }> {
-  const runs: string[] = [];
-  let bestScore = 0;
+/**
+ * Polls until `done` holds of the labels the page has shown since frame `fromFrame` (`labelRuns`, which the page
+ * keeps, so slow polling misses none), recording the best top-1 score seen; fails after `ms` with what was shown.
+ */
+async function watchLabels(page: Page, done: (runs: readonly string[]) => boolean, ms: number, fromFrame = 0): Promise<{ bestScore: number; state: DemoState }> {
   const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const { label, top } = await demoState(page);
-    if (label && runs[runs.length - 1] !== label) runs.push(label);
-    bestScore = Math.max(bestScore, top[0]?.score ?? 0);
-    await page.waitForTimeout(150);
+  let bestScore = 0;
+  for (;;) {
+    const s = await demoState(page);
+    bestScore = Math.max(bestScore, s.top[0]?.score ?? 0);
+    const runs = s.labelRuns.filter((r) => r.frame >= fromFrame).map((r) => r.label);
+    if (s.status === 'error' || done(runs)) return { bestScore, state: s };
+    if (Date.now() > end) assert.fail(`timed out after ${ms} ms; labels shown: ${runs.join(' -> ')}; page state: ${JSON.stringify({ ...s, labelRuns: undefined })}`);
+    await page.waitForTimeout(200);
   }
-  return { runs, bestScore };
 }
 
 test('the build has no Node built-ins in the page bundle and ships the ORT wasm files', () => {
@@ -83,30 +94,30 @@ test('webcam (fake camera): frames are processed one at a time, the label follow
     page.on('pageerror', (e) => errors.push(e.message));
     const res = await page.goto(url);
     assert.equal(res?.headers()['cross-origin-embedder-policy'], 'require-corp');
-    const first = await waitFor(page, (s) => s.status === 'error' || s.frames >= 20, 90_000);
+    const first = await waitFor(page, (s) => s.status === 'error' || s.frames >= 20, 180_000);
     assert.equal(first.status, 'running', first.error);
     assert.equal(first.source, 'camera');
     assert.equal(await page.evaluate('crossOriginIsolated'), true);
     // headless Chromium with --disable-gpu has no WebGPU adapter: the page falls back to wasm with threads
     assert.equal(first.backend, 'wasm');
     assert.ok((first.threads ?? 0) >= 1);
-    // the clip loops through 2 s of each colour; in 9 s every colour's label must show, in clip order
-    const { runs, bestScore } = await labelRuns(page, 9_000);
-    const wanted = RGB_CLASSES.map(({ cls }) => JESTER_LABELS[cls]);
-    for (const w of wanted) assert.ok(runs.includes(w), `label ${w} never shown; labels seen: ${runs.join(' -> ')}`);
-    const i = runs.indexOf(wanted[0]);
-    const next = runs.slice(i, i + 3);
-    if (next.length === 3) assert.deepEqual(next, wanted, `labels out of clip order: ${runs.join(' -> ')}`);
-    const s = await demoState(page);
-    assert.ok(s.frames > first.frames + 20, `only ${s.frames - first.frames} frames in 9 s`);
+    // the clip loops through each colour in turn: every colour's label must show, one after another in clip order
+    // (judged on what is shown from here on: the current label and every later change)
+    const since = first.labelRuns.at(-1)?.frame ?? 0;
+    const { bestScore, state: went } = await watchLabels(page, inOrder, 180_000, since);
+    assert.equal(went.status, 'running', went.error);
+    // and frames keep coming: 20 more steps, however long a loaded machine takes for them
+    const s = await waitFor(page, (x) => x.status === 'error' || x.frames > first.frames + 20, 120_000);
+    assert.equal(s.status, 'running', s.error);
     assert.ok(s.fps > 0 && s.modelMs > 0 && s.totalMs >= s.modelMs);
     assert.equal(s.top.length, 5);
     // one instant may fall on a colour change, where the shift buffers still hold the last colour: judge the
     // confidence over the whole window, not at the moment this line runs
-    assert.ok(bestScore > 0.5, `top-1 score never above 0.5 in 9 s (best ${bestScore})`);
-    // what is on screen
+    assert.ok(bestScore > 0.5, `top-1 score never above 0.5 while the labels went round (best ${bestScore})`);
+    // what is on screen: the page keeps drawing, so read it in the same task as the state
     assert.equal(await page.locator('#top5 li').count(), 5);
-    assert.equal(await page.locator('#label').textContent(), s.label);
+    const [shown, stated] = (await page.evaluate("[document.getElementById('label').textContent, window.tsmDemo.label]")) as string[];
+    assert.equal(shown, stated);
     assert.match((await page.locator('#fps').textContent()) ?? '', /^\d+\.\d$/);
     assert.equal(await page.locator('#error').isHidden(), true);
     assert.deepEqual(errors, []);
@@ -123,16 +134,16 @@ test('no camera: the page offers a video file, and runs on the file it is given'
   try {
     const page = await chrome.newPage();
     await page.goto(url);
-    const s0 = await waitFor(page, (s) => s.status === 'no-source' || s.status === 'error', 60_000);
+    const s0 = await waitFor(page, (s) => s.status === 'no-source' || s.status === 'error', 180_000);
     assert.equal(s0.status, 'no-source', s0.error);
     assert.equal(await page.locator('#picker').isVisible(), true);
     assert.match((await page.locator('#picker-reason').textContent()) ?? '', /No camera available .*Choose a video file/);
     await page.setInputFiles('#file', join(dir, 'clip.webm'));
-    const s = await waitFor(page, (x) => x.frames >= 15 || x.status === 'error', 60_000);
+    const s = await waitFor(page, (x) => x.frames >= 15 || x.status === 'error', 120_000);
     assert.equal(s.source, 'file');
     assert.equal(await page.locator('#picker').isHidden(), true);
-    const { runs } = await labelRuns(page, 7_000);
-    assert.ok(runs.length >= 2, `the label never changed on the file: ${runs.join(' -> ')}`);
+    const { state } = await watchLabels(page, inOrder, 180_000);
+    assert.equal(state.status, 'running', state.error);
     const shot = join(dir, 'file.png');
     await page.screenshot({ path: shot });
     t.diagnostic(`screenshot: ${shot}`);
@@ -146,7 +157,7 @@ test('a model that fails to load is reported on the page, with how to fix it', a
   try {
     const page = await chrome.newPage();
     await page.goto(`${url}?model=/missing.onnx`);
-    const s = await waitFor(page, (x) => x.status === 'error', 30_000);
+    const s = await waitFor(page, (x) => x.status === 'error', 120_000);
     assert.match(s.error ?? '', /The model failed to load from \/missing\.onnx:\n.*HTTP 404/);
     const text = (await page.locator('#error').textContent()) ?? '';
     assert.match(text, /tsm export --online --weights W\.pth --out model\.onnx/);
@@ -156,7 +167,7 @@ test('a model that fails to load is reported on the page, with how to fix it', a
     t.diagnostic(`screenshot: ${shot}`);
     // an HTML page is not a model
     await page.goto(`${url}?model=/index.html`);
-    const h = await waitFor(page, (x) => x.status === 'error', 30_000);
+    const h = await waitFor(page, (x) => x.status === 'error', 120_000);
     assert.match(h.error ?? '', /not an ONNX model/);
   } finally {
     await chrome.close();

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { DataError } from '../../errors.js';
 import { extractFrames, type ExtractFramesOptions } from '../../data/index.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, progressBar } from './data-common.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 
 interface ExtractFlags {
@@ -41,6 +42,7 @@ export const registerExtractFrames: RegisterCommand = (program: Command) => {
     .option('--jobs <n>', 'videos extracted in parallel (default: CPU count)');
   addSnakeAliases(cmd, ['short-side <px>']).action(async (videos: string, out: string, raw: ExtractFlags) => {
     const opts = parseExtractFlags(mergeSnakeAliases({ ...raw }));
+    await checkOutputPath(out, { kind: 'folder', flag: '<out>' });
     const bar = progressBar('extract');
     const r = await extractFrames(videos, out, { ...opts, onProgress: (e) => bar.update(e.completed, e.total) });
     bar.stop();

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { LIST_FORMATS, makeLists, type ListFormat, type MakeListsOptions } from '../../data/index.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag } from './data-common.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 
 interface MakeListsFlags {
@@ -67,6 +68,7 @@ export const registerMakeLists: RegisterCommand = (program: Command) => {
     .option('--name <name>', 'dataset name recorded in dataset.json');
   addSnakeAliases(cmd, ['splits-dir <dir>', 'val-fraction <x>']).action(async (format: string, raw: MakeListsFlags) => {
     const parsed = parseMakeListsFlags(format, mergeSnakeAliases({ ...raw }));
+    await checkOutputPath(parsed.opts.out, { kind: 'folder', flag: '--out' });
     const r = await makeLists(parsed.format, parsed.opts);
     process.stdout.write(`${r.categories.length} categories\n`);
     for (const [split, records] of Object.entries(r.lists)) {

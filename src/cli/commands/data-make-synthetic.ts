@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { ALL_SYNTHETIC_CLASSES, TEMPORAL_ORDER_CLASSES, makeSyntheticDataset, parseSyntheticClasses, type MakeSyntheticOptions } from '../../data/index.js';
 import { UsageError } from '../../errors.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag, progressBar } from './data-common.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 
 interface SyntheticFlags {
@@ -48,6 +49,7 @@ export const registerMakeSynthetic: RegisterCommand = (program: Command) => {
     .option('--quality <q>', 'JPEG quality', '90');
   addSnakeAliases(cmd, ['val-fraction <x>']).action(async (out: string, raw: SyntheticFlags) => {
     const opts = parseSyntheticFlags(mergeSnakeAliases({ ...raw }));
+    await checkOutputPath(out, { kind: 'folder', flag: '<out>' });
     const bar = progressBar('synthesize');
     const r = await makeSyntheticDataset(out, { ...opts, onProgress: (e) => bar.update(e.done, e.total) });
     bar.stop();

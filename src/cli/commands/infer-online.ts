@@ -14,7 +14,9 @@ import { intFlag } from './model-flags.js';
 import { OnlineRecognizer, loadOnlineMobileNetV2 } from '../../models/online.js';
 import type { OnlineKeyLayout } from '../../models/online-mobilenet-v2.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
+import { nonFiniteWarning } from './non-finite.js';
 
 /** Parsed options of `tsm infer-online`. */
 export interface InferOnlineOptions {
@@ -52,8 +54,13 @@ export interface InferOnlineResult {
   readonly layout: OnlineKeyLayout;
 }
 
-/** Runs the frames through the online model and writes the logits. */
-export async function inferOnline(opts: InferOnlineOptions): Promise<InferOnlineResult> {
+/**
+ * Runs the frames through the online model and writes the logits; NaN or infinite values in the frames or the
+ * logits are reported through `onWarning`.
+ * @throws {UsageError} when `--output` cannot be written (checked before any work) or the frames have a bad shape
+ */
+export async function inferOnline(opts: InferOnlineOptions, onWarning: (m: string) => void = () => {}): Promise<InferOnlineResult> {
+  await checkOutputPath(opts.output, { kind: 'file', flag: '--output' });
   const frames = await readNpy(opts.frames);
   const s = frames.shape;
   if (s.length !== 5 || s[1] !== 1 || s[2] !== 3) {
@@ -62,10 +69,15 @@ export async function inferOnline(opts: InferOnlineOptions): Promise<InferOnline
   if (frames.dtype !== 'float32' && frames.dtype !== 'float64') {
     throw new UsageError(`--frames ${opts.frames} holds ${frames.dtype}; expected float32 normalized frames`);
   }
+  const framesWarning = nonFiniteWarning(`--frames ${opts.frames}`, frames, 'frame');
+  if (framesWarning) onWarning(framesWarning);
   const { model, layout } = await loadOnlineMobileNetV2(await resolveCliWeights(opts.weights), { widthMult: opts.widthMult });
   const recognizer = await OnlineRecognizer.create(model, { inputSize: [s[3], s[4]], device: opts.device, threads: opts.threads });
   try {
     const logits = await recognizer.stepAll(frames);
+    // NOTE: a NaN frame also spoils every later step through the shift buffers
+    const logitsWarning = nonFiniteWarning(`the logits written to ${opts.output}`, logits, 'frame');
+    if (logitsWarning) onWarning(logitsWarning);
     await writeNpy(opts.output, logits);
     return { shape: logits.shape, layout };
   } finally {
@@ -86,7 +98,7 @@ export const registerInferOnline: RegisterCommand = (program: Command) => {
     .option('--width-mult <x>', 'channel multiplier of the checkpoint', '1')
     .action(async (flags: InferOnlineFlags) => {
       const opts = parseInferOnlineFlags(flags);
-      const { shape, layout } = await inferOnline(opts);
+      const { shape, layout } = await inferOnline(opts, (m) => process.stderr.write(`warning: ${m}\n`));
       if (layout === 'tsn') {
         process.stderr.write(
           'note: these are offline TSN TSM-MobileNetV2 weights (bi-directional shift); the online model shifts from the past only, so accuracy may differ\n',

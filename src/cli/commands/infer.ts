@@ -11,7 +11,9 @@ import { ShapeError, UsageError } from '../../errors.js';
 import { type TsnOverrides, TsnRunner, loadTsnCheckpoint } from '../../models/load.js';
 import { describeModel } from '../../evaluate/evaluate.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
+import { nonFiniteWarning } from './non-finite.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags } from './model-flags.js';
 
 /** Parsed options of `tsm infer`. */
@@ -52,20 +54,27 @@ export interface InferResult {
 }
 
 /**
- * Runs the checkpoint on the input and writes the logits.
+ * Runs the checkpoint on the input and writes the logits. NaN or infinite values in the input or the logits are
+ * reported through `onWarning` (onnxruntime passes them through silently).
+ * @throws {UsageError} when `--output` cannot be written (checked before any work)
  * @throws {ShapeError} when X is not `[B, T·C·L, H, W]` for the model
  */
-export async function infer(opts: InferOptions, onNote: (m: string) => void = () => {}): Promise<InferResult> {
+export async function infer(opts: InferOptions, onNote: (m: string) => void = () => {}, onWarning: (m: string) => void = onNote): Promise<InferResult> {
+  await checkOutputPath(opts.output, { kind: 'file', flag: '--output' });
   const x = await readNpy(opts.input);
   if (x.shape.length !== 4) {
     throw new ShapeError(`--input ${opts.input} has shape [${x.shape.join(',')}]; expected [B, T*C*L, H, W] (T segments of C=3 RGB / 2 Flow channels x new_length L)`);
   }
   if (!['float32', 'float64', 'float16'].includes(x.dtype)) throw new UsageError(`--input ${opts.input} holds ${x.dtype}; expected float32 normalized frames`);
+  const inputWarning = nonFiniteWarning(`--input ${opts.input}`, x, 'clip');
+  if (inputWarning) onWarning(inputWarning);
   const weights = await resolveCliWeights(opts.weights);
   const { model } = await loadTsnCheckpoint(weights, opts.overrides, { inputChannels: x.shape[1], onNote });
   const runner = new TsnRunner(model, { device: opts.device, threads: opts.threads });
   try {
     const y = await runner.logits(x);
+    const logitsWarning = nonFiniteWarning(`the logits written to ${opts.output}`, y, 'clip');
+    if (logitsWarning) onWarning(logitsWarning);
     await writeNpy(opts.output, y);
     return { shape: y.shape, summary: describeModel(model) };
   } finally {
@@ -88,7 +97,7 @@ export const registerInfer: RegisterCommand = (program: Command) => {
   addModelFlagAliases(cmd);
   cmd.action(async (flags: InferFlags) => {
     const opts = parseInferFlags(flags);
-    const res = await infer(opts, (m) => process.stderr.write(`note: ${m}\n`));
+    const res = await infer(opts, (m) => process.stderr.write(`note: ${m}\n`), (m) => process.stderr.write(`warning: ${m}\n`));
     process.stdout.write(`wrote ${opts.output} [${res.shape.join(',')}] (${res.summary})\n`);
   });
 };

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { computeMetrics, findScoreFiles, mergeScoreSets, readScoreSet, topPredictions, writeScoreSet } from '../../evaluate/index.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
+import { checkOutputPaths } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, intFlag, strFlag } from './model-flags.js';
 import { formatPredictions } from './predict.js';
@@ -47,6 +48,7 @@ export async function parseMergeScoresFlags(inputs: readonly string[], raw: RawF
 
 /** Runs `tsm merge-scores` with parsed options. */
 export async function runMergeScores(opts: MergeScoresCommandOptions): Promise<void> {
+  await checkOutputPaths([[opts.output, 'folder', '--output'], [opts.csvFile, 'file', '--csv-file']]);
   const files = await findScoreFiles(opts.inputs);
   const sets = await Promise.all(files.map((p) => readScoreSet(p)));
   const merged = mergeScoreSets(sets, { coeff: opts.coeff, names: files });

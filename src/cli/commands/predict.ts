@@ -11,6 +11,7 @@ import { type PredictEvent, type PredictOptions, type Prediction, type TestCrops
 import { parseCheckpointName } from '../../models/config.js';
 import { parseDevice } from '../../runtime/index.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
 import { evaluationBar } from './test.js';
@@ -106,7 +107,9 @@ export function formatPredictions(predictions: readonly Prediction[]): string {
 
 /** Runs `tsm predict` with parsed options. */
 export async function runPredict(opts: PredictCommandOptions): Promise<void> {
+  if (opts.output !== undefined) await checkOutputPath(opts.output, { kind: 'folder', flag: '--output' });
   const note = (m: string): void => void process.stderr.write(`note: ${m}\n`);
+  const warn = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
   const labels = opts.labels ?? datasetLabels(opts, note);
   const bar = evaluationBar('predicting', false);
   const onProgress = (e: PredictEvent): void => {
@@ -120,6 +123,12 @@ export async function runPredict(opts: PredictCommandOptions): Promise<void> {
     result = await predict(inputs, { ...rest, labels, onProgress, onNote: note });
   } finally {
     bar.stop();
+  }
+  const n = result.scores.meta.numClass;
+  const bad = result.scores.meta.videos.filter((_, r) => result.scores.scores.subarray(r * n, (r + 1) * n).some((p) => !Number.isFinite(p)));
+  if (bad.length > 0) {
+    // decoded frames are always finite, so the checkpoint's weights hold the NaN or infinite values
+    warn(`the probabilities of ${bad.length} of ${result.scores.meta.videos.length} input(s) are not numbers (${bad.slice(0, 3).map((v) => v.id).join(', ')}${bad.length > 3 ? ', ...' : ''}); the checkpoint ${opts.weights} may hold NaN or infinite weights`);
   }
   if (output) {
     const path = await writeScoreSet(output, result.scores);

@@ -13,6 +13,7 @@ import { type SyntheticClass, makeSyntheticDataset, parseSyntheticClasses } from
 import { DEFAULT_MODEL_DIR, type DefaultModel, readDefaultModel } from '../../deploy/default-model.js';
 import { UsageError } from '../../errors.js';
 import { predict } from '../../evaluate/index.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { intFlag } from './model-flags.js';
 
@@ -152,6 +153,8 @@ export const registerStart: RegisterCommand = (program: Command) => {
     .option('--out <dir>', 'keep the generated frame folders here (default: a temporary folder)')
     .option('--threads <n>', 'onnxruntime threads (0: its default)', '2')
     .action(async (flags: StartFlags) => {
-      await runStart(parseStartFlags(flags));
+      const opts = parseStartFlags(flags);
+      if (opts.out !== undefined) await checkOutputPath(opts.out, { kind: 'folder', flag: '--out' });
+      await runStart(opts);
     });
 };

@@ -31,6 +31,7 @@ import { CONSENSUS_TYPES, type ConsensusType } from '../../models/consensus.js';
 import type { TsnOverrides } from '../../models/load.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
+import { checkOutputPaths } from '../../util/output-path.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, oneOfFlag, parseModelFlags, strFlag } from './model-flags.js';
@@ -160,6 +161,7 @@ export async function reportResults(set: ScoreSet, metrics: Metrics, output: str
 
 /** Runs `tsm test` with parsed options: progress on stderr, results on stdout, files under `opts.output`. */
 export async function runTest(opts: TestCommandOptions): Promise<void> {
+  await checkOutputPaths([[opts.output, 'folder', '--output'], [opts.csvFile, 'file', '--csv-file']]);
   const bar = evaluationBar('testing');
   const onProgress = (e: EvaluateEvent): void => {
     if (e.status === 'model') {

@@ -21,6 +21,7 @@ import { type RunEvent, type TrainRunOptions, trainTsn } from '../../train/run.j
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag } from './data-common.js';
 import { oneOfFlag, strFlag } from './model-flags.js';
 import { TrainProgressBar } from './train-progress.js';
+import { checkOutputPaths } from '../../util/output-path.js';
 
 /** Raw flag values as commander hands them over. */
 type TrainFlags = Readonly<Record<string, string | string[] | boolean | undefined>>;
@@ -186,6 +187,7 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
   cmd.action(async (dataset: string, modality: string, flags: TrainFlags) => {
     const merged = mergeSnakeAliases({ ...flags } as Record<string, unknown>) as TrainFlags;
     const parsed = parseTrainFlags(dataset, modality, merged);
+    await checkOutputPaths([[parsed.rootLog, 'folder', '--root-log'], [parsed.rootModel, 'folder', '--root-model']]);
     // --tune-from takes a zoo name or URL too, as --weights does elsewhere.
     const opts = parsed.tuneFrom === undefined ? parsed : { ...parsed, tuneFrom: await resolveCliWeights(parsed.tuneFrom) };
     const printFreq = intFlag('--print-freq', strFlag(merged, 'printFreq')) ?? 20;
