@@ -11,7 +11,7 @@ import { DataError, UsageError } from '../errors.js';
 import { hostTensor } from '../tensor/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { combineScores } from './aggregate.js';
-import type { ResolvedProtocol } from './protocol.js';
+import { type ResolvedProtocol, describeTestProtocol } from './protocol.js';
 import { type Shard, shardTag } from './shard.js';
 
 /** The `format` field of every score file this version writes. */
@@ -170,8 +170,8 @@ export interface MergeScoresOptions {
  * once), then several runs on the same videos are combined as test_models.py combines an ensemble,
  * `sum(coeff_i * scores_i) / n`. One complete run comes back with its own description, so merging the n shards of
  * a `tsm test` run gives exactly what the unsharded run gives.
- * @throws {UsageError} for missing or repeated shards, runs over different videos or class counts, or a
- *   coefficient count that does not match the runs
+ * @throws {UsageError} for missing or repeated shards, shards of different runs given as one run, runs over
+ *   different videos or class counts, or a coefficient count that does not match the runs
  */
 export function mergeScoreSets(sets: readonly ScoreSet[], opts: MergeScoresOptions = {}): ScoreSet {
   if (sets.length === 0) throw new UsageError('nothing to merge: no score files');
@@ -182,6 +182,7 @@ export function mergeScoreSets(sets: readonly ScoreSet[], opts: MergeScoresOptio
     if (g) g.push(i);
     else groups.set(s.meta.runId, [i]);
   });
+  checkShardsAgree([...groups.values()], sets, names);
   const runs = [...groups.values()].map((members) => assembleRun(members.map((i) => sets[i]), members.map((i) => names[i])));
   const coeff = opts.coeff ?? runs.map(() => 1);
   if (coeff.length !== runs.length) {
@@ -204,6 +205,58 @@ export function mergeScoreSets(sets: readonly ScoreSet[], opts: MergeScoresOptio
     meta: { ...first, format: SCORES_FORMAT, runId: runIdOf(run), run, scoreType, shard: null },
     scores: combineScores(runs.map((r) => r.scores), coeff),
   };
+}
+
+/** Whether the shard files of one run (indices into `sets`) leave some of its shards out. */
+function isIncomplete(members: readonly number[], sets: readonly ScoreSet[]): boolean {
+  const first = sets[members[0]].meta.shard;
+  if (first === null) return false;
+  const have = new Set(members.map((i) => sets[i].meta.shard?.index));
+  return have.size < first.count;
+}
+
+const describeProtocol = (p: ResolvedProtocol): string => `${describeTestProtocol(p)}${p.inputSize === undefined ? '' : `, ${p.inputSize} px`}`;
+
+const describeModels = (run: ScoreRun): string =>
+  run.kind === 'ensemble' ? `an ensemble of ${run.parts.length} runs` : run.models.map((m) => `${m.weights} (${m.segments} segments)`).join(' + ');
+
+/** How two score files' runs differ, field by field, in words. */
+function runDifferences(a: ScoreMeta, b: ScoreMeta): string[] {
+  const out: string[] = [];
+  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y);
+  if (!same(a.run.kind, b.run.kind)) out.push(`kind: ${a.run.kind} vs ${b.run.kind}`);
+  if (describeModels(a.run) !== describeModels(b.run)) out.push(`model: ${describeModels(a.run)} vs ${describeModels(b.run)}`);
+  if (a.numClass !== b.numClass) out.push(`class count: ${a.numClass} vs ${b.numClass}`);
+  if (a.run.kind !== 'ensemble' && b.run.kind !== 'ensemble') {
+    if (!same(a.run.protocol, b.run.protocol)) {
+      const [pa, pb] = [describeProtocol(a.run.protocol), describeProtocol(b.run.protocol)];
+      out.push(pa === pb ? `protocol: ${JSON.stringify(a.run.protocol)} vs ${JSON.stringify(b.run.protocol)}` : `protocol: ${pa} vs ${pb}`);
+    }
+    if (a.run.dataset !== b.run.dataset) out.push(`dataset: ${a.run.dataset} vs ${b.run.dataset}`);
+    if (!same(a.run.models.map((m) => m.list), b.run.models.map((m) => m.list))) out.push(`list: ${a.run.models.map((m) => m.list ?? 'none').join(', ')} vs ${b.run.models.map((m) => m.list ?? 'none').join(', ')}`);
+    if (a.run.maxNum !== b.run.maxNum) out.push(`--max-num: ${a.run.maxNum ?? 'all'} vs ${b.run.maxNum ?? 'all'}`);
+  }
+  if (a.total !== b.total) out.push(`videos: ${a.total} vs ${b.total}`);
+  if (a.scoreType !== b.scoreType) out.push(`scores: ${a.scoreType} vs ${b.scoreType}`);
+  if (out.length === 0) out.push(`run ${a.runId} vs ${b.runId}`);
+  return out;
+}
+
+/**
+ * Refuses shard files of different runs given as the pieces of one: when two runs each lack shards, the files
+ * were meant to fit together, so the message names two of them and how their runs differ (rather than calling
+ * each run incomplete).
+ */
+function checkShardsAgree(groups: readonly (readonly number[])[], sets: readonly ScoreSet[], names: readonly string[]): void {
+  const partial = groups.filter((members) => isIncomplete(members, sets));
+  if (partial.length < 2) return;
+  const [i, j] = [partial[0][0], partial[1][0]];
+  const [a, b] = [sets[i].meta, sets[j].meta];
+  const shard = (m: ScoreMeta) => `shard ${m.shard?.index}/${m.shard?.count}`;
+  throw new UsageError(
+    `the shards disagree: ${names[i]} (${shard(a)}) and ${names[j]} (${shard(b)}) come from different runs (${runDifferences(a, b).join('; ')}); ` +
+      'merge only the shards of one tsm test / tsm predict command (same weights, class count, protocol and list), or give every shard of each run to combine them as an ensemble',
+  );
 }
 
 /** Puts the shards of one run back together (or returns a complete set as is). */

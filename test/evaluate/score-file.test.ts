@@ -99,6 +99,24 @@ test('merging: shards back in list order equal the whole run; missing, repeated 
   assert.throws(() => mergeScoreSets([parts[0], otherCount], { names: ['x', 'y'] }), /y is shard 1\/2 but x is shard 0\/3 of the same run/);
 });
 
+test('shards of different runs given as one run are refused as disagreeing (model, class count, protocol), naming the files', () => {
+  const a = wholeRun('TSM_a.pth', 0);
+  const b = wholeRun('TSM_b.pth', 100);
+  const half = (set: ScoreSet, i: number) => shardOf(set, { index: i, count: 2 });
+  const names = ['run-a/scores.shard-0-of-2.json', 'run-b/scores.shard-1-of-2.json'];
+  assert.throws(
+    () => mergeScoreSets([half(a, 0), half(b, 1)], { names }),
+    /^UsageError: the shards disagree: run-a\/scores\.shard-0-of-2\.json \(shard 0\/2\) and run-b\/scores\.shard-1-of-2\.json \(shard 1\/2\) come from different runs \(model: TSM_a\.pth \(8 segments\) vs TSM_b\.pth \(8 segments\)\); merge only the shards of one/,
+  );
+  // another class count and protocol: each difference is named
+  const base = run('TSM_a.pth') as Extract<ScoreRun, { kind: 'test' | 'predict' }>;
+  const threeCrops: ScoreRun = { ...base, protocol: { ...base.protocol, testCrops: 3 } };
+  const c = { meta: { ...a.meta, run: threeCrops, runId: runIdOf(threeCrops), numClass: 4 }, scores: new Float32Array(N * 4) };
+  assert.throws(() => mergeScoreSets([half(a, 0), half(c, 1)], { names }), /come from different runs \(class count: 3 vs 4; protocol: 1 crop x 1 clip vs 3 crops x 1 clip\)/);
+  // one run with a shard missing still says so, next to a complete run
+  assert.throws(() => mergeScoreSets([a, half(b, 0)]), /run [0-9a-f]{16} is incomplete: shard\(s\) 1\/2 missing/);
+});
+
 test('merging runs on the same videos makes an ensemble: sum(coeff * scores) / runs, labels must agree', () => {
   const a = wholeRun('a.pth', 0);
   const b = wholeRun('b.pth', 100);
