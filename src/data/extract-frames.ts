@@ -3,11 +3,11 @@
  * vid2img_sthv2.py: parallel, resumable (finished videos are skipped), and a failed video leaves no half folder
  * (frames go to a temporary folder renamed when ffmpeg succeeds). Node only.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { DataError, UsageError } from '../errors.js';
+import { spawnChild } from '../util/spawn-child.js';
 import { FFMPEG } from './video.js';
 import { templateToFfmpeg } from './template.js';
 
@@ -69,7 +69,7 @@ function ffmpegFrames(video: string, outPattern: string, opts: ExtractFramesOpti
     : opts.height !== undefined ? ['-vf', `scale=-2:${opts.height}`] : [];
   const args = ['-v', 'error', '-nostdin', '-i', video, '-threads', '1', ...scale, '-q:v', String(opts.quality ?? 2), outPattern];
   return new Promise((resolve, reject) => {
-    const child = spawn(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnChild(FFMPEG, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const err: Buffer[] = [];
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', (cause) => reject(new DataError(`cannot run ${FFMPEG}: ${cause.message} (is ffmpeg installed? set TSM_FFMPEG)`, { cause })));

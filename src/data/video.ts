@@ -2,8 +2,8 @@
  * Decoding straight from video files with the system ffmpeg (rawvideo rgb24 on stdout), so prediction and the
  * online demo need no frame folders. Node only (spawns `ffmpeg` / `ffprobe`).
  */
-import { spawn } from 'node:child_process';
 import { DataError, UsageError } from '../errors.js';
+import { spawnChild } from '../util/spawn-child.js';
 import { makeImage, type Image } from './image.js';
 import { RandomState } from './random.js';
 import { framesToLoad, segmentIndices, type SamplingMode, type SamplingOptions } from './sampling.js';
@@ -25,7 +25,7 @@ export interface VideoInfo {
 
 function run(cmd: string, args: readonly string[], what: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnChild(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -112,7 +112,7 @@ async function* decodeProbed(path: string, info: VideoInfo, opts: VideoDecodeOpt
   const filters = [`scale=${width}:${height}:flags=bilinear`];
   if (opts.fps !== undefined) filters.unshift(`fps=${opts.fps}`);
   const args = ['-v', 'error', '-nostdin', '-i', path, '-vf', filters.join(','), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnChild(FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const frameBytes = width * height * 3;
   const stderr: Buffer[] = [];
   child.stderr.on('data', (b: Buffer) => stderr.push(b));

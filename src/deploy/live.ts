@@ -2,10 +2,10 @@
  * Live recognition in Node (`tsm demo`): frames from a video file or a camera (ffmpeg), the online model one frame
  * at a time with its shift buffers carried over, and the original demo's output smoothing. Node only.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { DataError, UsageError } from '../errors.js';
+import { spawnChild } from '../util/spawn-child.js';
 import { encodeOnnx } from '../graph/index.js';
 import { FFMPEG, decodeVideoFrames } from '../data/video.js';
 import { type Image, cropImage, makeImage, resizeBilinear } from '../data/image.js';
@@ -74,7 +74,7 @@ export function openFrameSource(input: string, opts: FrameSourceOptions = {}): A
  */
 export async function* ffmpegFrames(inputArgs: readonly string[], width: number, height: number, what: string, signal?: AbortSignal): AsyncGenerator<Image, void, undefined> {
   const args = ['-v', 'error', '-nostdin', ...inputArgs, '-vf', `scale=${width}:${height}:flags=bilinear`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-  const child = spawn(FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnChild(FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: Buffer[] = [];
   child.stderr.on('data', (b: Buffer) => stderr.push(b));
   const exited = new Promise<number | null>((resolve, reject) => {
