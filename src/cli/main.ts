@@ -13,6 +13,9 @@ const program = new Command('tsm')
 
 for (const register of COMMANDS) register(program);
 
+// as the original scripts' argparse: the last value wins, so a flag appended to a saved command line overrides it
+program.addHelpText('afterAll', '\nA flag given twice takes its last value, as in the original scripts (argparse): --flag A --flag B means B.');
+
 function exitCodeOf(err: unknown): number {
   if (err instanceof UsageError) return 2;
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
