@@ -7,13 +7,16 @@ import { buildBackward, crossEntropy } from '../autodiff/index.js';
 import { UsageError } from '../errors.js';
 import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type Node, type OpOptions, type Value } from '../graph/index.js';
 import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
-import { numel } from '../tensor/index.js';
+import { mixSeed, mulberry32 } from '../data/random.js';
+import { type HostTensor, hostTensor, numel } from '../tensor/index.js';
 import { type SGD, emitSgdUpdate } from './sgd.js';
 
 /** Options of {@link buildTrainStepGraph} (and of the Node runner, `TrainStep.create`). */
 export interface TrainStepOptions {
   /** Shape of one input batch, e.g. `[B, T*3, H, W]` for an RGB TSN. */
   readonly inputShape: readonly number[];
+  /** Clips per batch, the length of `labels`, when the input is not `[B, ...]` (e.g. frames `[B*T, C, H, W]`). @default inputShape[0] */
+  readonly batch?: number;
   /** `clip_grad_norm_(params, maxNorm)` before the update; undefined = no clipping (the norm is still output). */
   readonly clipGradNorm?: number;
   /** Also output the (clipped) gradients as `grad.<key>` (tests and debugging; costs memory). @default false */
@@ -159,7 +162,9 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   if (shape.length < 2 || !shape.every((d) => Number.isInteger(d) && d > 0)) throw UsageError.expected('inputShape', 'positive integer dims [B, C, ...]', shape);
   const g = new StepGraphBuilder({ name: 'train_step', paramMode: 'input', opset: opts.opset });
   const x = g.input('input', 'float32', shape);
-  const labels = g.input('labels', 'int64', [shape[0]]);
+  const batch = opts.batch ?? shape[0];
+  if (!Number.isInteger(batch) || batch < 1) throw UsageError.expected('batch', 'a positive integer', batch);
+  const labels = g.input('labels', 'int64', [batch]);
   g.foldBn = opts.foldBatchNorm ?? true;
   const logits = model.forward(g, x);
   g.foldBn = false;
@@ -243,4 +248,50 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     .map(([, m]) => m)
     .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
   return { graph: g.build(), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
+}
+
+/**
+ * A dropout mask for one step: each element is 0 with probability `ratio`, else `1 / (1 - ratio)` (as
+ * onnxruntime's Dropout scales), drawn from a mulberry32 stream seeded by `seed`.
+ */
+export function dropoutMask(shape: readonly number[], ratio: number, seed: number): HostTensor<'float32'> {
+  const data = new Float32Array(numel(shape));
+  const keep = Math.fround(1 / (1 - ratio));
+  const uniform = mulberry32(seed);
+  for (let i = 0; i < data.length; i++) data[i] = uniform() >= ratio ? keep : 0;
+  return hostTensor('float32', shape, data);
+}
+
+/**
+ * The feeds of one run of a step graph: the batch, every parameter and buffer, fresh BatchNorm scratch, dropout
+ * masks drawn from `seed`, the groups' learning rates and the momentum buffers.
+ * @param input float32 batch of the graph's input shape
+ * @param labels int64 class indices `[B]`
+ */
+export function stepFeeds(built: TrainStepGraph, optimizer: SGD, input: HostTensor, labels: HostTensor, seed: number): Record<string, HostTensor> {
+  const feeds: Record<string, HostTensor> = { input: input.dtype === 'float32' ? input : hostTensor('float32', input.shape, Float32Array.from(input.data as ArrayLike<number>)), labels };
+  for (const [key, p] of built.inputs) feeds[key] = p.tensor;
+  for (const [name, { shape, fill }] of built.scratch) feeds[name] = hostTensor('float32', shape, new Float32Array(numel(shape)).fill(fill));
+  let maskIndex = 0;
+  for (const [name, { shape, ratio }] of built.dropoutMasks) feeds[name] = dropoutMask(shape, ratio, mixSeed(seed, maskIndex++));
+  for (const [gi, name] of built.lrInputs) feeds[name] = hostTensor('float32', [], Float32Array.of(optimizer.paramGroups[gi].lr));
+  for (const [p, name] of built.momentumInputs) feeds[name] = optimizer.flatBuffer(p);
+  return feeds;
+}
+
+/**
+ * Applies one run's outputs: the updated parameters, momentum buffers and running statistics replace the old ones
+ * (in the model's Parameters and the optimizer's state), and tracked BatchNorm layers count the batch.
+ */
+export function applyStepOutputs(built: TrainStepGraph, optimizer: SGD, out: Readonly<Record<string, HostTensor>>): void {
+  for (const p of built.trained) {
+    p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
+    const buf = out[`new_momentum_buffer.${p.key}`];
+    if (buf) optimizer.state.set(p, hostTensor('float32', p.shape, buf.data as Float32Array));
+  }
+  for (const p of built.updatedBuffers) p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
+  for (const bn of built.trackedBns) {
+    const t = bn.num_batches_tracked.tensor;
+    bn.num_batches_tracked.tensor = hostTensor('int64', t.shape, BigInt64Array.of((t.data as BigInt64Array)[0] + 1n));
+  }
 }

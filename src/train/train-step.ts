@@ -4,17 +4,16 @@
  * momentum buffers and learning rates, and swaps the updated tensors back into the model's Parameters.
  * Node only (onnxruntime-node).
  */
-import { mixSeed, mulberry32 } from '../data/random.js';
 import { UsageError } from '../errors.js';
 import { type Graph, encodeOnnx } from '../graph/index.js';
 import type { Module } from '../nn/index.js';
 import { type Device, type Session, type SessionOptions, createSession } from '../runtime/index.js';
-import { type HostTensor, hostTensor, numel } from '../tensor/index.js';
+import type { HostTensor } from '../tensor/index.js';
 import { NCHWC_DOMAIN, nchwcBlockSize, rewriteDepthwiseNchwc } from './nchwc.js';
 import type { SGD } from './sgd.js';
-import { type TrainStepGraph, type TrainStepOptions, bakedKey, buildTrainStepGraph } from './step-graph.js';
+import { type TrainStepGraph, type TrainStepOptions, applyStepOutputs, bakedKey, buildTrainStepGraph, stepFeeds } from './step-graph.js';
 
-export { type TrainStepGraph, type TrainStepOptions, buildTrainStepGraph } from './step-graph.js';
+export { type TrainStepGraph, type TrainStepOptions, buildTrainStepGraph, dropoutMask } from './step-graph.js';
 
 /** Options of {@link TrainStep.create}, beyond the graph's. */
 export interface TrainStepRunOptions extends TrainStepOptions {
@@ -32,18 +31,6 @@ export interface TrainStepRunOptions extends TrainStepOptions {
    * profileFilePrefix: 'step' }` for a JSON trace (bench/train-step-profile.ts). Node only.
    */
   readonly sessionOptions?: SessionOptions['sessionOptions'];
-}
-
-/**
- * A dropout mask for one step: each element is 0 with probability `ratio`, else `1 / (1 - ratio)` (as
- * onnxruntime's Dropout scales), drawn from a mulberry32 stream seeded by `seed`.
- */
-export function dropoutMask(shape: readonly number[], ratio: number, seed: number): HostTensor<'float32'> {
-  const data = new Float32Array(numel(shape));
-  const keep = Math.fround(1 / (1 - ratio));
-  const uniform = mulberry32(seed);
-  for (let i = 0; i < data.length; i++) data[i] = uniform() >= ratio ? keep : 0;
-  return hostTensor('float32', shape, data);
 }
 
 /** Per-run options of {@link TrainStep.run}. */
@@ -135,27 +122,10 @@ export class TrainStep {
       this.session = await TrainStep.open(this.built, this.opts);
     }
     const b = this.built;
-    const feeds: Record<string, HostTensor> = { input: input.dtype === 'float32' ? input : hostTensor('float32', input.shape, Float32Array.from(input.data as ArrayLike<number>)), labels };
-    for (const [key, p] of b.inputs) feeds[key] = p.tensor;
-    for (const [name, { shape, fill }] of b.scratch) feeds[name] = hostTensor('float32', shape, new Float32Array(numel(shape)).fill(fill));
     const seed = opts.seed ?? this.runs;
     this.runs++;
-    let maskIndex = 0;
-    for (const [name, { shape, ratio }] of b.dropoutMasks) feeds[name] = dropoutMask(shape, ratio, mixSeed(seed, maskIndex++));
-    for (const [gi, name] of b.lrInputs) feeds[name] = hostTensor('float32', [], Float32Array.of(this.optimizer.paramGroups[gi].lr));
-    for (const [p, name] of b.momentumInputs) feeds[name] = this.optimizer.flatBuffer(p);
-    const out = await this.session.run(feeds);
-
-    for (const p of b.trained) {
-      p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
-      const buf = out[`new_momentum_buffer.${p.key}`];
-      if (buf) this.optimizer.state.set(p, hostTensor('float32', p.shape, buf.data as Float32Array));
-    }
-    for (const p of b.updatedBuffers) p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
-    for (const bn of b.trackedBns) {
-      const t = bn.num_batches_tracked.tensor;
-      bn.num_batches_tracked.tensor = hostTensor('int64', t.shape, BigInt64Array.of((t.data as BigInt64Array)[0] + 1n));
-    }
+    const out = await this.session.run(stepFeeds(b, this.optimizer, input, labels, seed));
+    applyStepOutputs(b, this.optimizer, out);
     let grads: Map<string, HostTensor> | undefined;
     if (this.opts.outputGrads) grads = new Map(b.trained.map((p) => [p.key, out[`grad.${p.key}`]]));
     return { loss: Number(out.loss.data[0]), gradNorm: Number(out.grad_norm.data[0]), logits: out.logits, grads };
