@@ -12,8 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readNpy } from '../src/checkpoint/npy.js';
-import { OnlineRecognizer, loadOnlineMobileNetV2 } from '../src/models/online.js';
-import type { HostTensor } from '../src/tensor/index.js';
+import { openOnlineModel } from '../src/deploy/live.js';
+import { loadOnlineMobileNetV2 } from '../src/models/online.js';
 import { lastJsonLine, printBenchResult } from './result.js';
 
 const { values } = parseArgs({
@@ -41,21 +41,20 @@ try {
 
   // 2. onnxruntime-node: same weights and frames.
   const { model } = await loadOnlineMobileNetV2(join(dir, 'state_dict.pth'));
-  const rec = await OnlineRecognizer.create(model, { inputSize: size, threads });
+  const { stepper, release } = await openOnlineModel({ network: model, inputSize: size, threads });
   const frames = await readNpy(join(dir, 'frames.npy'));
   const refLogits = (await readNpy(join(dir, 'logits.npy'))).data as Float32Array;
   const per = 3 * size * size;
-  const frame = (i: number): HostTensor => ({ dtype: 'float32', shape: [1, 3, size, size], data: (frames.data as Float32Array).slice(i * per, (i + 1) * per) });
-  const inputs = Array.from({ length: steps }, (_, i) => frame(i));
-  for (let i = 0; i < warmup; i++) await rec.step(inputs[i % steps]);
-  rec.reset();
+  const inputs = Array.from({ length: steps }, (_, i) => (frames.data as Float32Array).slice(i * per, (i + 1) * per));
+  for (let i = 0; i < warmup; i++) await stepper.step(inputs[i % steps]);
+  stepper.reset();
   let maxDiff = 0;
   const t0 = performance.now();
-  const outs: HostTensor[] = [];
-  for (let i = 0; i < steps; i++) outs.push(await rec.step(inputs[i]));
+  const outs: Float32Array[] = [];
+  for (let i = 0; i < steps; i++) outs.push(await stepper.step(inputs[i]));
   const ortMs = (performance.now() - t0) / steps;
-  outs.forEach((o, i) => (o.data as Float32Array).forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - refLogits[i * 27 + j])))));
-  await rec.release();
+  outs.forEach((o, i) => o.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - refLogits[i * 27 + j])))));
+  await release();
 
   const fmt = (x: number) => x.toFixed(2).padStart(8);
   console.log(`online TSM-MobileNetV2 step, ${size}x${size}, ${threads} threads, ${steps} frames (after ${warmup} warm-up)`);

@@ -26,6 +26,7 @@ export {
   openOnlineModel,
   preprocessImage,
   recognizeFrames,
+  type DimsTensor,
   type FrameSourceOptions,
   type LabelScore,
   type LiveModel,

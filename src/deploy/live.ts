@@ -9,6 +9,7 @@ import { spawnChild } from '../util/spawn-child.js';
 import { encodeOnnx } from '../graph/index.js';
 import { FFMPEG, decodeVideoFrames } from '../data/video.js';
 import { type Image, cropImage, makeImage, resizeBilinear } from '../data/image.js';
+import type { OnlineMobileNetV2 } from '../models/online-mobilenet-v2.js';
 import { loadOnlineMobileNetV2 } from '../models/online.js';
 import { type Device, type Session, createSession } from '../runtime/index.js';
 import { defaultCacheDir, getZooEntry, isCached, zooCachePath } from '../zoo/index.js';
@@ -122,7 +123,7 @@ export async function preprocessImage(img: Image, prep: FramePreprocessing, out?
 }
 
 /** A float32 tensor as the stepper sees it, over our runtime's host tensors. */
-interface DimsTensor {
+export interface DimsTensor {
   readonly dims: readonly number[];
   readonly data: Float32Array;
 }
@@ -140,15 +141,17 @@ function stepSession(s: Session): OrtLikeSession<DimsTensor> {
   };
 }
 
-/** Options of {@link openOnlineModel}. Give `model` or `weights`. */
+/** Options of {@link openOnlineModel}. Give exactly one of `model`, `weights` and `network`. */
 export interface OnlineModelOptions {
   /** An online model written by `tsm export --online`. */
   readonly model?: string;
   /** A checkpoint to export in memory (the online demo's state dict, or a TSM-MobileNetV2 TSN checkpoint). */
   readonly weights?: string;
-  /** Crop side when exporting `weights`. @default 224 */
-  readonly inputSize?: number;
-  /** Class names when exporting `weights` (an exported model has its own). */
+  /** A loaded online network (e.g. from `loadOnlineMobileNetV2`), exported in memory. */
+  readonly network?: OnlineMobileNetV2;
+  /** Crop side, or `[height, width]`, when exporting `weights` or `network`. @default 224 */
+  readonly inputSize?: number | readonly [number, number];
+  /** Class names when exporting `weights` or `network` (an exported model has its own). */
   readonly labels?: readonly string[];
   /** @default 'cpu' */
   readonly device?: Device;
@@ -159,23 +162,34 @@ export interface OnlineModelOptions {
 /** An online model ready to step. */
 export interface LiveModel {
   readonly info: DeployInfo;
+  /** The model's stepper (one stream's shift buffers). */
   readonly stepper: OnlineStepper<DimsTensor>;
+  /** Another stepper on the same session, with buffers of its own: one per concurrent stream. */
+  createStepper(): OnlineStepper<DimsTensor>;
   /** Frees the session. */
   release(): Promise<void>;
 }
 
 /**
- * Opens an exported online model, or exports a checkpoint in memory, on onnxruntime-node. Node only.
- * @throws {UsageError} when neither or both of `model` and `weights` are given, or the model is not an online one
- * @example const live = await openOnlineModel({ model: 'online.onnx', threads: 2 });
+ * Opens an exported online model, or exports a checkpoint or a loaded network in memory, on onnxruntime-node; its
+ * {@link OnlineStepper} runs one frame at a time with the shift buffers carried over. Node only.
+ * @throws {UsageError} unless exactly one of `model`, `weights` and `network` is given, or when the model is not an
+ *   online one
+ * @example
+ * const live = await openOnlineModel({ model: 'online.onnx', threads: 2 });
+ * const logits = await live.stepper.step(frame); // frame: normalized float32 [3 * H * W]
+ * await live.release();
  */
 export async function openOnlineModel(opts: OnlineModelOptions): Promise<LiveModel> {
-  if ((opts.model === undefined) === (opts.weights === undefined)) {
+  if ([opts.model, opts.weights, opts.network].filter((x) => x !== undefined).length !== 1) {
     throw new UsageError('pass exactly one of --model FILE.onnx (from tsm export --online) or --weights FILE.pth');
   }
   let bytes: Uint8Array;
   let name: string;
-  if (opts.model !== undefined) {
+  if (opts.network !== undefined) {
+    name = 'online_mobilenet_v2 step graph';
+    bytes = encodeOnnx(buildOnlineExportGraph(opts.network, { inputSize: opts.inputSize, labels: opts.labels }).graph);
+  } else if (opts.model !== undefined) {
     name = opts.model;
     try {
       bytes = await readFile(opts.model);
@@ -190,8 +204,8 @@ export async function openOnlineModel(opts: OnlineModelOptions): Promise<LiveMod
   const session = await createSession(bytes, { device: opts.device ?? 'cpu', threads: opts.threads ?? 0, name });
   try {
     const info = parseDeployMetadata(readOnnxMetadata(bytes), session);
-    const stepper = new OnlineStepper(stepSession(session), (data, dims) => ({ data, dims }), info);
-    return { info, stepper, release: () => session.release() };
+    const createStepper = (): OnlineStepper<DimsTensor> => new OnlineStepper(stepSession(session), (data, dims) => ({ data, dims }), info);
+    return { info, stepper: createStepper(), createStepper, release: () => session.release() };
   } catch (err) {
     await session.release();
     throw err;

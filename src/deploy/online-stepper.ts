@@ -33,8 +33,9 @@ export type TensorFactory<T> = (data: Float32Array, dims: readonly number[]) => 
  * const logits = await stepper.step(normalizeFrame(rgba, 224, 224, 4, info));
  */
 export class OnlineStepper<T extends OrtLikeTensor> {
-  private buffers: T[];
+  private state: T[];
   private frames = 0;
+  private queue: Promise<unknown> = Promise.resolve();
 
   /** @throws {UsageError} when the session's inputs/outputs do not match the model's metadata */
   constructor(
@@ -56,7 +57,12 @@ export class OnlineStepper<T extends OrtLikeTensor> {
     if (info.bufferShapes.length !== info.bufferInputs.length) {
       throw new UsageError(`the model metadata has no buffer shapes ("buffer_shapes"); re-export it with tsm export --online`);
     }
-    this.buffers = this.zeroBuffers();
+    this.state = this.zeroBuffers();
+  }
+
+  /** The shift buffers the next step feeds (zeros after {@link OnlineStepper.reset}). */
+  get buffers(): readonly T[] {
+    return this.state;
   }
 
   /** Frames stepped since the last reset. */
@@ -70,22 +76,28 @@ export class OnlineStepper<T extends OrtLikeTensor> {
   }
 
   /**
-   * Runs one normalized `[3, H, W]` frame; returns its logits (a copy, safe to keep).
-   * Calls must not overlap: await each step before the next.
+   * Runs one normalized `[3, H, W]` frame; returns its logits (a copy, safe to keep). Calls made without awaiting
+   * run one after another, in call order; each reads `frame` when its turn comes, so do not refill it before then.
    * @throws {ShapeError} when the frame has the wrong size
    */
-  async step(frame: Float32Array): Promise<Float32Array> {
+  step(frame: Float32Array): Promise<Float32Array> {
     if (frame.length !== this.frameSize) {
-      throw new ShapeError(`frame has ${frame.length} values, expected ${this.frameSize} (3x${this.info.inputSize.join('x')})`);
+      return Promise.reject(new ShapeError(`frame has ${frame.length} values, expected ${this.frameSize} (3x${this.info.inputSize.join('x')})`));
     }
+    const run = this.queue.then(() => this.run(frame));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async run(frame: Float32Array): Promise<Float32Array> {
     const [h, w] = this.info.inputSize;
     const feeds: Record<string, T> = { [this.info.inputName]: this.makeTensor(frame, [1, 3, h, w]) };
     this.info.bufferInputs.forEach((n, i) => {
-      feeds[n] = this.buffers[i];
+      feeds[n] = this.state[i];
     });
     const out = await this.session.run(feeds);
-    const previous = this.buffers;
-    this.buffers = this.info.bufferOutputs.map((n) => out[n]);
+    const previous = this.state;
+    this.state = this.info.bufferOutputs.map((n) => out[n]);
     for (const b of previous) b.dispose?.();
     this.frames += 1;
     const logits = out[this.info.outputName];
@@ -96,8 +108,8 @@ export class OnlineStepper<T extends OrtLikeTensor> {
 
   /** Zeroes the buffers (a new video). */
   reset(): void {
-    for (const b of this.buffers) b.dispose?.();
-    this.buffers = this.zeroBuffers();
+    for (const b of this.state) b.dispose?.();
+    this.state = this.zeroBuffers();
     this.frames = 0;
   }
 

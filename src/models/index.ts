@@ -84,8 +84,6 @@ export {
 export {
   type LoadOnlineOptions,
   type LoadedOnlineModel,
-  type OnlineRecognizerOptions,
-  OnlineRecognizer,
   loadOnlineMobileNetV2,
   onlineMobileNetV2FromStateDict,
 } from './online.js';

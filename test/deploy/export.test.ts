@@ -7,12 +7,12 @@ import * as ortWeb from 'onnxruntime-web';
 import type { ExportResult } from '../../src/deploy/export.js';
 import { readLabelsFile } from '../../src/deploy/export.js';
 import { JESTER_LABELS } from '../../src/deploy/labels.js';
+import { openOnlineModel } from '../../src/deploy/live.js';
 import { DEPLOY_METADATA_KEYS, parseDeployMetadata } from '../../src/deploy/metadata.js';
 import { readOnnxMetadata } from '../../src/deploy/onnx-metadata.js';
 import { OnlineStepper } from '../../src/deploy/online-stepper.js';
 import { UsageError } from '../../src/errors.js';
 import { decodeOnnx } from '../../src/graph/index.js';
-import { OnlineRecognizer } from '../../src/models/online.js';
 import { assertClose } from '../helpers/assert-close.js';
 import { runPython } from '../helpers/python.js';
 import { type FixtureStep, exportOnlineFixture, onlineCheckpoint, onlineSteps, onlineTolerance } from './online-fixture.js';
@@ -70,19 +70,19 @@ async function checkAgainstTorch<T extends { dims: readonly number[]; data: unkn
   return all;
 }
 
-test('onnxruntime-node runs the export frame by frame and matches PyTorch and our own recognizer', async () => {
+test('onnxruntime-node runs the export frame by frame and matches PyTorch and our own runtime', async () => {
   const session = await ortNode.InferenceSession.create(bytes);
   const info = parseDeployMetadata(readOnnxMetadata(bytes), session);
   const stepper = new OnlineStepper(session, (d, s) => new ortNode.Tensor('float32', d, s as number[]), info);
   const logits = await checkAgainstTorch(stepper, 'onnxruntime-node');
   assert.equal(stepper.steps, 3);
   // the last buffers handed back are PyTorch's step-2 out buffers
-  const rec = await OnlineRecognizer.fromCheckpoint(onlineCheckpoint(), { inputSize: 112, threads: 1 });
+  const live = await openOnlineModel({ weights: onlineCheckpoint(), inputSize: 112, threads: 1 });
   for (const [t, s] of steps.entries()) {
-    const ours = await rec.step(s.input);
-    assertClose(logits[t], ours.data as Float32Array, { atol: 1e-5, rtol: 1e-5, what: `step ${t}: export vs OnlineRecognizer` });
+    const ours = await live.stepper.step(s.input.data as Float32Array);
+    assertClose(logits[t], ours, { atol: 1e-5, rtol: 1e-5, what: `step ${t}: export vs openOnlineModel` });
   }
-  await rec.release();
+  await live.release();
   // reset: the first step again gives step 0's logits
   stepper.reset();
   assertClose(await stepper.step(steps[0].input.data as Float32Array), logits[0], { atol: 1e-6, rtol: 0, what: 'after reset' });

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { pyFloat, writePth } from '../../src/checkpoint/index.js';
 import { CheckpointError, ShapeError } from '../../src/errors.js';
-import { OnlineRecognizer, loadOnlineMobileNetV2, onlineMobileNetV2FromStateDict } from '../../src/models/online.js';
+import { openOnlineModel } from '../../src/deploy/live.js';
+import { loadOnlineMobileNetV2, onlineMobileNetV2FromStateDict } from '../../src/models/online.js';
 import { OnlineMobileNetV2 } from '../../src/models/online-mobilenet-v2.js';
 import { type HostTensor, float32 } from '../../src/tensor/index.js';
 import { assertClose, maxAbsDiff } from '../helpers/assert-close.js';
@@ -16,53 +17,49 @@ const files = fx.files as { state_dict: string; steps: { input: string; logits: 
 const tol = fx.tolerance as { atol: number; rtol: number };
 const [, , H, W] = fx.input_shape as number[];
 
-test('OnlineRecognizer reproduces the fixture logits and all ten out buffers for steps 0..2, and again after reset()', async (t) => {
+test('the online model, stepped through openOnlineModel, reproduces the fixture logits and all ten out buffers for steps 0..2, and again after reset()', async (t) => {
   const { model, layout } = await loadOnlineMobileNetV2(fixturePath(files.state_dict));
   assert.equal(layout, 'online');
   assert.equal(model.numClasses, (fx.output_shape as number[])[1]);
-  const rec = await OnlineRecognizer.create(model, { inputSize: [H, W], threads: 1 });
-  assert.deepEqual(rec.bufferShapes, fx.initial_buffer_shapes);
+  const live = await openOnlineModel({ network: model, inputSize: [H, W], threads: 1 });
+  const { stepper } = live;
+  assert.deepEqual(stepper.buffers.map((b) => b.dims), fx.initial_buffer_shapes);
   let worstLogits = 0;
   let worstBuffers = 0;
   for (const round of [0, 1]) {
     for (const [i, step] of files.steps.entries()) {
-      const logits = await rec.step(await fixtureNpy(step.input));
+      const logits = await stepper.step((await fixtureNpy(step.input)).data as Float32Array);
       const expected = await fixtureNpy(step.logits);
-      assert.deepEqual(logits.shape, expected.shape);
-      assertClose(logits.data as Float32Array, expected.data as Float32Array, { ...tol, what: `round ${round} step ${i} logits` });
-      worstLogits = Math.max(worstLogits, maxAbsDiff(logits.data as Float32Array, expected.data as Float32Array));
+      assert.equal(logits.length, expected.data.length);
+      assertClose(logits, expected.data as Float32Array, { ...tol, what: `round ${round} step ${i} logits` });
+      worstLogits = Math.max(worstLogits, maxAbsDiff(logits, expected.data as Float32Array));
       for (const [b, file] of step.out_buffers.entries()) {
         const want = await fixtureNpy(file);
-        assert.deepEqual(rec.buffers[b].shape, want.shape);
-        assertClose(rec.buffers[b].data as Float32Array, want.data as Float32Array, { ...tol, what: `round ${round} step ${i} buffer ${b}` });
-        worstBuffers = Math.max(worstBuffers, maxAbsDiff(rec.buffers[b].data as Float32Array, want.data as Float32Array));
+        assert.deepEqual(stepper.buffers[b].dims, want.shape);
+        assertClose(stepper.buffers[b].data, want.data as Float32Array, { ...tol, what: `round ${round} step ${i} buffer ${b}` });
+        worstBuffers = Math.max(worstBuffers, maxAbsDiff(stepper.buffers[b].data, want.data as Float32Array));
       }
     }
-    assert.equal(rec.steps, files.steps.length);
-    rec.reset();
-    assert.equal(rec.steps, 0);
-    assert.ok(rec.buffers.every((b) => (b.data as Float32Array).every((v) => v === 0)));
+    assert.equal(stepper.steps, files.steps.length);
+    stepper.reset();
+    assert.equal(stepper.steps, 0);
+    assert.ok(stepper.buffers.every((b) => b.data.every((v) => v === 0)));
   }
   t.diagnostic(`max |diff| logits ${worstLogits.toExponential(2)}, buffers ${worstBuffers.toExponential(2)} (atol ${tol.atol})`);
-  await rec.release();
+  await live.release();
 });
 
-test('steps called without awaiting run in order; stepAll matches step-by-step', async () => {
+test('steps called without awaiting run in order, and a frame of the wrong size is refused', async () => {
   const { model } = await loadOnlineMobileNetV2(fixturePath(files.state_dict));
-  const rec = await OnlineRecognizer.create(model, { inputSize: [H, W], threads: 1 });
-  const inputs = await Promise.all(files.steps.map((s) => fixtureNpy(s.input)));
-  const concurrent = await Promise.all(inputs.map((x) => rec.step(x)));
+  const live = await openOnlineModel({ network: model, inputSize: [H, W], threads: 1 });
+  const inputs = await Promise.all(files.steps.map(async (s) => (await fixtureNpy(s.input)).data as Float32Array));
+  const concurrent = await Promise.all(inputs.map((x) => live.stepper.step(x)));
   for (const [i, step] of files.steps.entries()) {
-    assertClose(concurrent[i].data as Float32Array, (await fixtureNpy(step.logits)).data as Float32Array, { ...tol, what: `step ${i}` });
+    assertClose(concurrent[i], (await fixtureNpy(step.logits)).data as Float32Array, { ...tol, what: `step ${i}` });
   }
-  rec.reset();
-  const stacked = float32([inputs.length, 1, 3, H, W]);
-  inputs.forEach((x, i) => (stacked.data as Float32Array).set(x.data as Float32Array, i * 3 * H * W));
-  const all = await rec.stepAll(stacked);
-  assert.deepEqual(all.shape, [inputs.length, model.numClasses]);
-  concurrent.forEach((l, i) => assertClose((all.data as Float32Array).subarray(i * 27, (i + 1) * 27), l.data as Float32Array, { atol: 0, rtol: 0 }));
-  await assert.rejects(rec.step(float32([1, 3, H + 1, W])), (e: unknown) => e instanceof ShapeError && /expected \[1,3,112,112\]/.test(e.message));
-  await rec.release();
+  await assert.rejects(live.stepper.step(new Float32Array(3 * (H + 1) * W)), (e: unknown) => e instanceof ShapeError && /expected 37632 \(3x112x112\)/.test(e.message));
+  assert.equal(live.stepper.steps, files.steps.length, 'a refused frame does not count as a step');
+  await live.release();
 });
 
 test('a TSN-layout state dict loads into the online model with the same weights', async () => {

@@ -11,9 +11,11 @@ import type { Command } from 'commander';
 import { readNpy, writeNpy } from '../../checkpoint/npy.js';
 import { UsageError } from '../../errors.js';
 import { intFlag } from './model-flags.js';
-import { OnlineRecognizer, loadOnlineMobileNetV2 } from '../../models/online.js';
+import { openOnlineModel } from '../../deploy/live.js';
+import { loadOnlineMobileNetV2 } from '../../models/online.js';
 import type { OnlineKeyLayout } from '../../models/online-mobilenet-v2.js';
 import { type Device, parseDevice } from '../../runtime/index.js';
+import { float32, toFloat32 } from '../../tensor/index.js';
 import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { nonFiniteWarning } from './non-finite.js';
@@ -72,16 +74,19 @@ export async function inferOnline(opts: InferOnlineOptions, onWarning: (m: strin
   const framesWarning = nonFiniteWarning(`--frames ${opts.frames}`, frames, 'frame');
   if (framesWarning) onWarning(framesWarning);
   const { model, layout } = await loadOnlineMobileNetV2(await resolveCliWeights(opts.weights), { widthMult: opts.widthMult });
-  const recognizer = await OnlineRecognizer.create(model, { inputSize: [s[3], s[4]], device: opts.device, threads: opts.threads });
+  const live = await openOnlineModel({ network: model, inputSize: [s[3], s[4]], device: opts.device, threads: opts.threads });
   try {
-    const logits = await recognizer.stepAll(frames);
+    const per = 3 * s[3] * s[4];
+    const data = toFloat32(frames).data;
+    const logits = float32([s[0], model.numClasses]);
+    for (let i = 0; i < s[0]; i++) logits.data.set(await live.stepper.step(data.slice(i * per, (i + 1) * per)), i * model.numClasses);
     // NOTE: a NaN frame also spoils every later step through the shift buffers
     const logitsWarning = nonFiniteWarning(`the logits written to ${opts.output}`, logits, 'frame');
     if (logitsWarning) onWarning(logitsWarning);
     await writeNpy(opts.output, logits);
     return { shape: logits.shape, layout };
   } finally {
-    await recognizer.release();
+    await live.release();
   }
 }
 
