@@ -16,6 +16,8 @@ export interface CheckpointMeta {
   readonly arch?: string;
   /** Best validation top-1 so far (a float, numpy scalar or one-element tensor in the file). */
   readonly best_prec1?: number;
+  /** Class names in class order, as `tsm train` records them. Left out unless the file holds a list of str. */
+  readonly categories?: string[];
   /** Every other top-level entry (e.g. `optimizer`), as read. */
   readonly [key: string]: PickleValue | undefined;
 }
@@ -50,13 +52,14 @@ const TYPED_META = Object.freeze({
   epoch: (v: PickleValue) => (typeof v === 'number' && Number.isInteger(v) ? v : undefined),
   arch: (v: PickleValue) => (typeof v === 'string' ? v : undefined),
   best_prec1: scalarOf,
+  categories: (v: PickleValue) => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined),
 });
 
 /**
  * Splits a loaded checkpoint into its state dict and the other top-level entries.
  * @param file what {@link readPth} / {@link parsePth} returned, or a root value
  * @param opts `source` for messages, `key` when the tensors are not under `state_dict`
- * @returns `{ stateDict, meta }`, with `meta.epoch`, `meta.arch`, `meta.best_prec1` when present
+ * @returns `{ stateDict, meta }`, with `meta.epoch`, `meta.arch`, `meta.best_prec1`, `meta.categories` when present
  * @throws {CheckpointError} `TSM_CHECKPOINT_KEY_MISSING` when no state dict is found (the message lists the top-level
  *   keys), `TSM_CHECKPOINT_FORMAT` when the state dict holds something other than tensors
  * @example

@@ -12,7 +12,7 @@
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractStateDict, readPth, stripPrefix, writePth } from '../checkpoint/index.js';
+import { type CheckpointContents, extractStateDict, readPth, stripPrefix, writePth } from '../checkpoint/index.js';
 import { DataLoader, type DataLoaderOptions, type DatasetConfig, MIN_FRAMES, TSNDataSet, type TSNDataSetOptions, resolveDataset, trainAugmentation, valCropping } from '../data/index.js';
 import { CheckpointError, DataError, UsageError } from '../errors.js';
 import type { Modality } from '../models/config.js';
@@ -211,6 +211,15 @@ function tuneFromStateDict(model: TSN, sd: Map<string, HostTensor>, o: TrainRunO
 }
 
 /**
+ * Adds the class names as a `categories` entry (a list of str, which `torch.load` reads as it reads `arch`), so the
+ * checkpoint labels its own scores; a dataset that has only a class count (kinetics) records none.
+ */
+function withCategories(ckpt: CheckpointContents, categories: readonly (string | null)[]): CheckpointContents {
+  if (!categories.every((c): c is string => typeof c === 'string')) return ckpt;
+  return { ...ckpt, meta: { ...ckpt.meta, categories: [...categories] } };
+}
+
+/**
  * Runs main.py's training loop.
  * @throws {UsageError} for bad options; {@link CheckpointError} for unusable weights; DataError for broken data
  * @example
@@ -378,7 +387,7 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
         bestPrec1 = Math.max(prec1, bestPrec1);
         trainLog.csv(`Testing Results: Prec@1 ${prec1.toFixed(3)}\nBest Prec@1: ${bestPrec1.toFixed(3)}`);
         last = join(modelDir, 'ckpt.pth.tar');
-        await writePth(last, trainer.checkpoint(epoch + 1, bestPrec1, arch));
+        await writePth(last, withCategories(trainer.checkpoint(epoch + 1, bestPrec1, arch), ds.categories));
         onEvent({ status: 'checkpoint', path: last, best: false });
         if (isBest) {
           const best = join(modelDir, 'ckpt.best.pth.tar');

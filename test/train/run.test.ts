@@ -73,6 +73,7 @@ test('tsm train: trains, validates, writes checkpoints and logs; --resume contin
   const { stateDict, meta } = extractStateDict(await readPth(ckpt));
   assert.equal(meta.epoch, 2);
   assert.equal(meta.arch, 'resnet18');
+  assert.deepEqual(meta.categories, ['left', 'right'], 'the class names travel with the weights');
   assert.ok(stateDict.has('module.base_model.layer1.0.conv1.net.weight'));
   const groups = (meta.optimizer as Map<string, PickleValue>).get('param_groups') as Map<string, PickleValue>[];
   assert.deepEqual(groups.map((g) => g.get('name')), ['first_conv_weight', 'first_conv_bias', 'normal_weight', 'normal_bias', 'BN scale/shift', 'custom_ops', 'lr5_weight', 'lr10_bias']);
