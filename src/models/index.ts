@@ -64,6 +64,7 @@ export {
   inspectStateDict,
   resolveTsnConfig,
   loadTsnCheckpoint,
+  tsnFromStateDict,
   loadTsn,
   TsnRunner,
   loadModel,

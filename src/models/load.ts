@@ -344,8 +344,27 @@ export interface LoadedTsn {
  * const { model } = await loadTsnCheckpoint('TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth');
  */
 export async function loadTsnCheckpoint(path: string, overrides: TsnOverrides = {}, opts: LoadTsnOptions = {}): Promise<LoadedTsn> {
-  const file = await readPth(path);
-  const { stateDict, meta } = extractStateDict(file);
+  const { stateDict, meta } = extractStateDict(await readPth(path));
+  return tsnFromStateDict(path, stateDict, meta, overrides, opts);
+}
+
+/**
+ * {@link loadTsnCheckpoint} for a checkpoint already read: decides the configuration from `path`'s name, the
+ * options and the state dict, and loads the weights into a new {@link TSN}.
+ * @param path the checkpoint's file name (its name may configure the model)
+ * @param stateDict its tensors (a `module.` prefix is stripped)
+ * @throws {UsageError} {@link CheckpointError} as {@link loadTsnCheckpoint}
+ * @example
+ * const { stateDict, meta } = extractStateDict(await readPth(path));
+ * const { model } = tsnFromStateDict(path, stateDict, meta);
+ */
+export function tsnFromStateDict(
+  path: string,
+  stateDict: ReadonlyMap<string, HostTensor>,
+  meta: CheckpointMeta,
+  overrides: TsnOverrides = {},
+  opts: LoadTsnOptions = {},
+): LoadedTsn {
   const sd = stripPrefix(stateDict, 'module.');
   const resolved = resolveTsnConfig({ path, overrides, meta, stateDict: sd, inputChannels: opts.inputChannels });
   for (const n of resolved.notes) opts.onNote?.(n);
