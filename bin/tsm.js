@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// The `tsm` command. Runs the TypeScript sources directly through tsx's loader, so no build step is needed.
-import { register } from 'tsx/esm/api';
+// The `tsm` command. In the repository it runs the TypeScript sources through tsx's loader, so no build step is
+// needed; an installed package has no src/ and runs the compiled dist/ with plain node.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/cli/main.ts');
+const sources = new URL('../src/cli/main.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import('../dist/cli/main.js');
+}

@@ -44,6 +44,12 @@ function reviveError(e: { code?: string; name: string; message: string; stack?: 
   return err;
 }
 
+/**
+ * The worker's script: from the TypeScript sources (tests, the repository's `tsm`) a bootstrap that registers tsx in
+ * the worker; from the built package (`dist/`, plain node) the compiled worker itself.
+ */
+const WORKER_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './loader-worker-entry.mjs' : './loader-worker.js', import.meta.url);
+
 /** A small pool of loader workers; each request goes to the least busy one. */
 class WorkerPool {
   private readonly workers: { worker: Worker; busy: number }[] = [];
@@ -53,7 +59,7 @@ class WorkerPool {
 
   constructor(count: number, data: unknown) {
     for (let i = 0; i < count; i++) {
-      const worker = new Worker(new URL('./loader-worker-entry.mjs', import.meta.url), { workerData: data });
+      const worker = new Worker(WORKER_ENTRY, { workerData: data });
       const slot = { worker, busy: 0 };
       worker.on('message', (reply: WorkerReply) => {
         slot.busy--;
