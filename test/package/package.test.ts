@@ -70,7 +70,7 @@ before(() => {
   const clone = join(work, 'clone');
   const files = run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO }).stdout.split('\0').filter(Boolean);
   for (const f of files) {
-    if (!existsSync(join(REPO, f))) continue; // deleted in the working tree
+    if (!existsSync(join(REPO, f)) || /^(node_modules|dist)(\/|$)/.test(f)) continue; // deleted in the working tree; a linked node_modules
     mkdirSync(dirname(join(clone, f)), { recursive: true });
     cpSync(join(REPO, f), join(clone, f));
   }
