@@ -79,3 +79,29 @@ export class InternalError extends TsmError {
   }
 }
 
+/** Who holds a lock, as its lock file records it. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly hostname: string;
+  /** When the holder took the lock, ms since the epoch. */
+  readonly started: number;
+  /** What the holder is doing (`tsm train`, `download of resnet50.pth`). */
+  readonly purpose?: string;
+}
+
+/**
+ * Another process holds a cache entry or run folder this one needs (`TSM_LOCKED`). The message names the path, the
+ * holder's pid and what to do.
+ */
+export class LockError extends TsmError {
+  /** The lock file. */
+  readonly path: string;
+  /** Who holds it, when its lock file could be read. */
+  readonly holder?: LockHolder;
+
+  constructor(message: string, path: string, holder?: LockHolder, options?: { cause?: unknown }) {
+    super('TSM_LOCKED', message, options);
+    this.path = path;
+    this.holder = holder;
+  }
+}
