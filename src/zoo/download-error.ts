@@ -18,7 +18,9 @@ export type DownloadFailure =
   /** The server sent something that is not a checkpoint (an HTML page). */
   | 'content'
   /** Reading or writing the cache folder failed. */
-  | 'io';
+  | 'io'
+  /** Another process kept downloading the same file for longer than this one would wait. */
+  | 'locked';
 
 /** A download failed (`TSM_DOWNLOAD`). The message names the URL, the problem and what to try. */
 export class DownloadError extends TsmError {

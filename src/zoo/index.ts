@@ -21,6 +21,7 @@ export type {
   ProgressEvent,
   ProgressInitiate,
   ProgressUpdate,
+  ProgressWait,
 } from './progress.js';
 export {
   classifyWeightsSpec,

@@ -23,6 +23,17 @@ export interface ProgressDownload extends ProgressBase {
   readonly resumeFrom: number;
 }
 
+/**
+ * Another process is downloading the same file into the same cache; this one waits for it, then uses its file
+ * (or resumes it, if that process died).
+ */
+export interface ProgressWait extends ProgressBase {
+  readonly status: 'wait';
+  /** The process downloading it. */
+  readonly pid: number;
+  readonly hostname: string;
+}
+
 /** Bytes arrived. `total` is undefined when neither the server nor the zoo table gave the size. */
 export interface ProgressUpdate extends ProgressBase {
   readonly status: 'progress';
@@ -41,7 +52,7 @@ export interface ProgressDone extends ProgressBase {
 }
 
 /** One progress event. Switch on `status`. */
-export type ProgressEvent = ProgressInitiate | ProgressDownload | ProgressUpdate | ProgressDone;
+export type ProgressEvent = ProgressInitiate | ProgressWait | ProgressDownload | ProgressUpdate | ProgressDone;
 
 /** The callback that receives {@link ProgressEvent}s. It must not throw. */
 export type ProgressCallback = (event: ProgressEvent) => void;

@@ -29,6 +29,8 @@ export interface ResolveWeightsOptions {
   readonly retryDelayMs?: number;
   /** Aborts a download; the `.part` file is kept for a later resume. */
   readonly signal?: AbortSignal;
+  /** How long to wait for another process downloading the same file, in ms. @default 1800000 (30 minutes) */
+  readonly lockWaitMs?: number;
   /** The table zoo names are looked up in. @default ZOO */
   readonly zoo?: readonly ZooEntry[];
 }
@@ -131,7 +133,8 @@ export interface CacheItem {
 
 /**
  * Returns `dest` when it is there (emitting `initiate` and a cached `done`), else downloads it there. Touches
- * the network only when the file is missing (or `opts.force`). Node only.
+ * the network only when the file is missing (or `opts.force`). When another process is downloading the same file,
+ * waits for it (a `wait` event) and returns its file. Node only.
  * @throws {DownloadError} when the download fails
  */
 export async function ensureCached(item: CacheItem, dest: string, opts: ResolveWeightsOptions = {}): Promise<string> {
@@ -150,6 +153,9 @@ export async function ensureCached(item: CacheItem, dest: string, opts: ResolveW
     retries: opts.retries,
     retryDelayMs: opts.retryDelayMs,
     signal: opts.signal,
+    lockWaitMs: opts.lockWaitMs,
+    // Another process may have finished this file while this one waited for it.
+    reuseExisting: !opts.force,
   };
   return (await downloadFile(item.urls, dest, download)).path;
 }

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { DownloadError, downloadFile, type ProgressEvent } from '../../src/zoo/index.js';
 import { fixturePath } from '../helpers/fixtures.js';
-import { closedPortUrl, startServer, type TestServer } from './http-server.js';
+import { closedPortUrl, startServer, type Route, type TestServer } from './http-server.js';
 
 /** Deterministic non-trivial bytes (an LCG), so a wrong offset shows up as a wrong hash. */
 function bytes(n: number, seed = 1): Uint8Array {
@@ -33,13 +33,14 @@ before(async () => {
     '/data.bin': { body: DATA },
     '/drop.bin': { body: DATA, dropAfter: 100_000 },
     '/drop-twice.bin': { body: DATA, dropAfter: 50_000, dropTimes: 2 },
-    '/norange.bin': { body: DATA, ignoreRange: true },
+    '/norange-drop.bin': { body: DATA, ignoreRange: true, dropAfter: 50_000 },
     '/chunked.bin': { body: DATA, noLength: true },
     '/page.html': { body: new TextEncoder().encode('<html>moved</html>'), contentType: 'text/html; charset=utf-8' },
   });
   dir = await mkdtemp(join(tmpdir(), 'tsm-download-'));
 });
 after(async () => {
+  for (const release of gates) release();
   await server.close();
   await rm(dir, { recursive: true, force: true });
 });
@@ -58,7 +59,7 @@ test('downloads a checkpoint, checks size and sha256, reports progress, leaves n
   assert.equal(r.sha256, sha256(fixture));
   assert.equal(r.size, fixture.length);
   assert.equal(r.resumedFrom, 0);
-  assert.equal(existsSync(`${dest}.part`), false);
+  assert.deepEqual(await readdir(join(dir, 'full')), ['tsm_mobilenetv2.pth'], 'no .part, .part.json or .lock is left');
   assert.equal(events[0].status, 'download');
   assert.equal(events.at(-1)?.status, 'done');
   const progress = events.filter((e) => e.status === 'progress');
@@ -97,6 +98,7 @@ test('a dropped connection keeps .part; re-running resumes with a Range request 
   const r = await downloadFile(url, dest, { retries: 0, sha256: sha256(DATA), onProgress: (e) => events.push(e) });
   assert.equal(r.resumedFrom, kept);
   assert.deepEqual(rangesSeen('/drop.bin'), [undefined, `bytes=${kept}-`]);
+  assert.equal(server.requests.at(-1)?.headers['if-range'], server.etagOf(DATA), 'the resume holds only for the same file');
   assert.deepEqual(await readFile(dest), Buffer.from(DATA));
   assert.equal(existsSync(`${dest}.part`), false);
   const first = events.find((e) => e.status === 'download');
@@ -118,12 +120,124 @@ test('drops are resumed automatically within `retries`', async () => {
 
 test('a server that ignores Range (200) makes the download start over, not append', async () => {
   const dest = join(dir, 'norange', 'data.bin');
-  await mkdir(join(dir, 'norange'), { recursive: true });
-  await writeFile(`${dest}.part`, bytes(1234, 99)); // stale bytes that must not survive
-  const r = await downloadFile(server.url('/norange.bin'), dest, { sha256: sha256(DATA) });
-  assert.deepEqual(rangesSeen('/norange.bin'), ['bytes=1234-']);
+  const url = server.url('/norange-drop.bin');
+  await assert.rejects(downloadFile(url, dest, { retries: 0 }), (e: unknown) => e instanceof DownloadError && e.reason === 'dropped');
+  const kept = (await stat(`${dest}.part`)).size;
+  const r = await downloadFile(url, dest, { sha256: sha256(DATA) });
+  assert.deepEqual(rangesSeen('/norange-drop.bin'), [undefined, `bytes=${kept}-`]);
   assert.equal(r.resumedFrom, 0);
   assert.deepEqual(await readFile(dest), Buffer.from(DATA));
+});
+
+test('a .part left by an older version (no record of its validator) is not resumed', async () => {
+  const dest = join(dir, 'legacy', 'data.bin');
+  await mkdir(join(dir, 'legacy'), { recursive: true });
+  await writeFile(`${dest}.part`, bytes(1234, 99)); // bytes of some other file, which must not survive
+  const r = await downloadFile(server.url('/data.bin'), dest, { sha256: sha256(DATA) });
+  assert.equal(server.requests.at(-1)?.headers.range, undefined);
+  assert.equal(r.resumedFrom, 0);
+  assert.deepEqual(await readFile(dest), Buffer.from(DATA));
+});
+
+/** Releases of every gate opened by a test, so that a failing test cannot leave a download held forever. */
+const gates: (() => void)[] = [];
+
+/** A gate for a {@link Route}: the server sends `after` bytes and holds the rest until `release()`. */
+function gate(after: number): { readonly after: number; readonly open: Promise<void>; release(): void } {
+  let release = (): void => {};
+  const open = new Promise<void>((r) => (release = r));
+  gates.push(release);
+  return { after, open, release };
+}
+
+/** A test that fails instead of hanging when a download never ends. */
+const LIMIT = { timeout: 30_000 };
+
+/** Starts a download of `path` and aborts it once its `.part` has more than 100 kB (the server holds the rest). */
+async function interrupted(path: string, route: Route, dest: string): Promise<number> {
+  const g = gate(200_000);
+  server.setRoute(path, { ...route, gate: g });
+  const ac = new AbortController();
+  const running = downloadFile(server.url(path), dest, { signal: ac.signal });
+  for (let i = 0; ((await stat(`${dest}.part`).catch(() => undefined))?.size ?? 0) <= 100_000; i++) {
+    if (i > 500) assert.fail('the download never wrote 100 kB');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  ac.abort();
+  await assert.rejects(running);
+  g.release();
+  return (await stat(`${dest}.part`)).size;
+}
+
+test('without an ETag or Last-Modified a .part is never resumed: the file may have changed', LIMIT, async () => {
+  const dest = join(dir, 'novalidator', 'data.bin');
+  await interrupted('/novalidator.bin', { body: bytes(300_000, 5), noEtag: true }, dest);
+  server.setRoute('/novalidator.bin', { body: DATA, noEtag: true });
+  const r = await downloadFile(server.url('/novalidator.bin'), dest);
+  assert.equal(server.requests.at(-1)?.headers.range, undefined);
+  assert.equal(r.resumedFrom, 0);
+  assert.equal(r.sha256, sha256(DATA));
+});
+
+test('a changed file (ETag differs) is fetched whole: If-Range turns the resume into a 200', LIMIT, async () => {
+  const dest = join(dir, 'changed', 'data.bin');
+  const old = bytes(300_000, 6);
+  const kept = await interrupted('/changed.bin', { body: old }, dest);
+  server.setRoute('/changed.bin', { body: DATA });
+  const r = await downloadFile(server.url('/changed.bin'), dest);
+  const last = server.requests.at(-1);
+  assert.deepEqual([last?.headers.range, last?.headers['if-range']], [`bytes=${kept}-`, server.etagOf(old)]);
+  assert.equal(r.resumedFrom, 0);
+  assert.equal(r.sha256, sha256(DATA));
+});
+
+test('with only Last-Modified, the resume is conditional on it and keeps the bytes', LIMIT, async () => {
+  const dest = join(dir, 'lastmod', 'data.bin');
+  const lastModified = 'Tue, 01 Jul 2025 10:00:00 GMT';
+  const kept = await interrupted('/lastmod.bin', { body: DATA, noEtag: true, lastModified }, dest);
+  server.setRoute('/lastmod.bin', { body: DATA, noEtag: true, lastModified });
+  const r = await downloadFile(server.url('/lastmod.bin'), dest);
+  const last = server.requests.at(-1);
+  assert.deepEqual([last?.headers.range, last?.headers['if-range']], [`bytes=${kept}-`, lastModified]);
+  assert.equal(r.resumedFrom, kept);
+  assert.equal(r.sha256, sha256(DATA));
+});
+
+test('two downloads of one file in one process: the second waits, then reuses the file', LIMIT, async () => {
+  const dest = join(dir, 'twice', 'data.bin');
+  const g = gate(100_000);
+  server.setRoute('/twice.bin', { body: DATA, gate: g });
+  const events: ProgressEvent[] = [];
+  const first = downloadFile(server.url('/twice.bin'), dest, { reuseExisting: true });
+  const second = downloadFile(server.url('/twice.bin'), dest, { reuseExisting: true, onProgress: (e) => events.push(e) });
+  for (let i = 0; !events.some((e) => e.status === 'wait'); i++) {
+    if (i > 500) assert.fail('the second download never waited');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  g.release();
+  const [a, b] = await Promise.all([first, second]);
+  assert.deepEqual([a.cached, b.cached], [false, true]);
+  assert.equal(b.sha256, sha256(DATA));
+  assert.equal(rangesSeen('/twice.bin').length, 1);
+  const wait = events.find((e) => e.status === 'wait');
+  assert.ok(wait?.status === 'wait' && wait.pid === process.pid && wait.file === 'data.bin');
+  assert.deepEqual(events.at(-1), { status: 'done', name: 'data.bin', file: 'data.bin', path: dest, cached: true });
+});
+
+test('a download held by another live process longer than lockWaitMs fails as locked, naming its pid', LIMIT, async () => {
+  const dest = join(dir, 'locked', 'data.bin');
+  const g = gate(100_000);
+  server.setRoute('/locked.bin', { body: DATA, gate: g });
+  const first = downloadFile(server.url('/locked.bin'), dest);
+  await new Promise((r) => setTimeout(r, 200));
+  await assert.rejects(downloadFile(server.url('/locked.bin'), dest, { lockWaitMs: 300 }), (e: unknown) => {
+    assert.ok(e instanceof DownloadError);
+    assert.equal(e.reason, 'locked');
+    assert.match(e.message, new RegExp(`pid ${process.pid} on .* has been downloading data\\.bin`));
+    return true;
+  });
+  g.release();
+  assert.equal((await first).sha256, sha256(DATA));
 });
 
 test('a wrong size fails before writing anything and names the URL and both sizes', async () => {
@@ -204,12 +318,16 @@ test('a complete .part left by a killed run is finished without fetching it agai
   const dest = join(dir, 'complete', 'data.bin');
   await mkdir(join(dir, 'complete'), { recursive: true });
   await writeFile(`${dest}.part`, DATA);
+  // what the killed run recorded when the .part began
+  await writeFile(`${dest}.part.json`, JSON.stringify({ url: server.url('/data.bin'), etag: server.etagOf(DATA), total: DATA.length }));
   const before = server.requests.length;
   const r = await downloadFile(server.url('/data.bin'), dest, { sha256: sha256(DATA) });
   assert.equal(server.requests.length, before + 1);
   assert.equal(server.requests.at(-1)?.headers.range, `bytes=${DATA.length}-`);
+  assert.equal(server.requests.at(-1)?.headers['if-range'], server.etagOf(DATA));
   assert.equal(r.resumedFrom, DATA.length);
   assert.deepEqual(await readFile(dest), Buffer.from(DATA));
+  assert.deepEqual(await readdir(join(dir, 'complete')), ['data.bin']);
 });
 
 test('mirrors are tried in order; all failing lists each URL', async () => {

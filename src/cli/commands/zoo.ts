@@ -16,6 +16,7 @@ import {
   type ZooEntry,
 } from '../../zoo/index.js';
 import type { RegisterCommand } from './index.js';
+import { describeWait } from './weights.js';
 
 interface ZooFlags {
   readonly json?: boolean;
@@ -119,7 +120,9 @@ export function downloadProgressBar(stream: NodeJS.WriteStream = process.stderr)
     active = false;
   };
   const onProgress: ProgressCallback = (e) => {
-    if (e.status === 'download') {
+    if (e.status === 'wait') {
+      stream.write(`${describeWait(e)}\n`);
+    } else if (e.status === 'download') {
       if (!stream.isTTY) stream.write(`downloading ${e.url}${e.resumeFrom > 0 ? ` (resuming at ${e.resumeFrom} bytes)` : ''}\n`);
     } else if (e.status === 'progress') {
       const total = e.total ?? 0;
