@@ -193,8 +193,9 @@ export class BNInception extends Module {
         `BNInception: the last feature map is ${shapeToString(features.shape)}, but global_pool is AvgPool2d(7) as in archs/bn_inception.py, so it must be 7x7 (input 224x224)`,
       );
     }
-    const pooled = g.scope('global_pool', () => this.global_pool.forward(g, features));
-    return g.scope('fc', () => this.fc.forward(g, g.flatten(pooled, 1)));
+    const pooled = this.global_pool.call(g, features);
+    // NOTE: the Flatten is named under fc (`fc/Flatten`), as exported models have always named it.
+    return this.fc.scoped(g, () => this.fc.forward(g, g.flatten(pooled, 1)));
   }
 
   private temporalWrap(g: GraphBuilder, index: number, x: Value, layer: (v: Value) => Value): Value {
@@ -229,7 +230,7 @@ export class BNInception extends Module {
   }
 
   private run(g: GraphBuilder, name: string, x: Value): Value {
-    return g.scope(name, () => this.child(name).forward(g, x));
+    return this.child(name).call(g, x);
   }
 
   private child(name: string): Module {

@@ -6,7 +6,6 @@
 import { UsageError } from '../errors.js';
 import type { GraphBuilder, Value } from '../graph/index.js';
 import { BatchNorm2d, Conv2d, Linear, Module, ReLU6, Sequential } from '../nn/index.js';
-import { call } from './resnet.js';
 
 /** 3x3 conv (stride `stride`, padding 1, no bias) + BN + ReLU6 (the original's `conv_bn`). */
 export const convBn = (inp: number, oup: number, stride: number): Sequential =>
@@ -62,7 +61,7 @@ export class InvertedResidual extends Module {
   }
 
   forward(g: GraphBuilder, x: Value): Value {
-    const y = call(g, 'conv', this.conv, x);
+    const y = this.conv.call(g, x);
     return this.useResConnect ? g.add(x, y) : y;
   }
 }
@@ -113,9 +112,9 @@ export class MobileNetV2 extends Module {
   }
 
   forward(g: GraphBuilder, x: Value): Value {
-    const y = call(g, 'features', this.features, x);
+    const y = this.features.call(g, x);
     // x.mean(3).mean(2): spatial mean, [N, C]
-    return call(g, 'classifier', this.classifier, g.reduceMean(y, [2, 3], false));
+    return this.classifier.call(g, g.reduceMean(y, [2, 3], false));
   }
 }
 

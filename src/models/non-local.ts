@@ -6,7 +6,7 @@ import { ShapeError, UsageError } from '../errors.js';
 import { type GraphBuilder, type Value, isStatic, shapeToString } from '../graph/index.js';
 import { MaxPool, Module, Sequential } from '../nn/index.js';
 import { BatchNorm3d, Conv3d } from '../nn/conv3d.js';
-import { Bottleneck, type ResNet, call } from './resnet.js';
+import { Bottleneck, type ResNet } from './resnet.js';
 
 /** Options of {@link NonLocalBlock3D}. */
 export interface NonLocalOptions {
@@ -56,12 +56,12 @@ export class NonLocalBlock3D extends Module {
     }
     const ci = this.interChannels;
     const flat = (v: Value) => g.reshape(v, [0, ci, -1]); // [N, Ci, THW]
-    const gx = g.transpose(flat(call(g, 'g', this.g, x)), [0, 2, 1]); // [N, M, Ci]
-    const thetaX = g.transpose(flat(call(g, 'theta', this.theta, x)), [0, 2, 1]); // [N, L, Ci]
-    const phiX = flat(call(g, 'phi', this.phi, x)); // [N, Ci, M]
+    const gx = g.transpose(flat(this.g.call(g, x)), [0, 2, 1]); // [N, M, Ci]
+    const thetaX = g.transpose(flat(this.theta.call(g, x)), [0, 2, 1]); // [N, L, Ci]
+    const phiX = flat(this.phi.call(g, x)); // [N, Ci, M]
     const fDivC = g.softmax(g.matMul(thetaX, phiX), -1); // [N, L, M]
     const y = g.transpose(g.matMul(fDivC, gx), [0, 2, 1]); // [N, Ci, L]
-    const wy = call(g, 'W', this.W, g.reshape(y, [-1, ci, t, h, w]));
+    const wy = this.W.call(g, g.reshape(y, [-1, ci, t, h, w]));
     return g.add(wy, x);
   }
 }
@@ -85,10 +85,10 @@ export class NL3DWrapper extends Module {
   }
 
   forward(g: GraphBuilder, x: Value): Value {
-    const y = call(g, 'block', this.block, x);
+    const y = this.block.call(g, x);
     const [, c, h, w] = y.shape as number[];
     const y5 = g.transpose(g.reshape(y, [-1, this.nSegment, c, h, w]), [0, 2, 1, 3, 4]); // n, c, t, h, w
-    const z = call(g, 'nl', this.nl, y5);
+    const z = this.nl.call(g, y5);
     return g.reshape(g.transpose(z, [0, 2, 1, 3, 4]), [-1, c, h, w]);
   }
 }

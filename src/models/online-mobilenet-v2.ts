@@ -51,7 +51,8 @@ export class InvertedResidualWithShift extends Module {
     const fold = InvertedResidualWithShift.bufferChannels(c);
     const head = g.slice(x, [0], [fold], [1]);
     const tail = g.slice(x, [fold], [c], [1]);
-    const out = g.scope('conv', () => this.conv.forward(g, g.concat([buffer, tail], 1)));
+    // NOTE: the Concat is named under conv (`features.N.conv/Concat`), as exported step models have always named it.
+    const out = this.conv.scoped(g, () => this.conv.forward(g, g.concat([buffer, tail], 1)));
     return [g.add(x, out), head];
   }
 
@@ -155,22 +156,20 @@ export class OnlineMobileNetV2 extends Module {
     }
     let x = frame;
     const out: Value[] = [];
-    g.scope('features', () => {
-      this.features.modules.forEach((f, i) => {
-        g.scope(String(i), () => {
-          if (f instanceof InvertedResidualWithShift) {
-            const [y, next] = f.forwardShift(g, x, buffers[out.length]);
-            out.push(next);
-            x = y;
-          } else {
-            x = f.forward(g, x);
-          }
-        });
-      });
+    this.features.scoped(g, () => {
+      for (const f of this.features.modules) {
+        if (f instanceof InvertedResidualWithShift) {
+          const [y, next] = f.scoped(g, () => f.forwardShift(g, x, buffers[out.length]));
+          out.push(next);
+          x = y;
+        } else {
+          x = f.call(g, x);
+        }
+      }
     });
     // x.mean(3).mean(2): global average pooling, then [N, C].
     const pooled = g.flatten(g.globalAveragePool(x), 1);
-    const logits = g.scope('classifier', () => this.classifier.forward(g, pooled));
+    const logits = this.classifier.call(g, pooled);
     return { logits, buffers: out };
   }
 

@@ -6,9 +6,6 @@ import { UsageError } from '../errors.js';
 import type { GraphBuilder, Value } from '../graph/index.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool, Module, ReLU, Sequential } from '../nn/index.js';
 
-/** Runs `m` on `x` with its nodes named under `name`. */
-export const call = (g: GraphBuilder, name: string, m: Module, x: Value): Value => g.scope(name, () => m.forward(g, x));
-
 /** 3x3 convolution with padding, no bias (torchvision's `conv3x3`). */
 export const conv3x3 = (inPlanes: number, outPlanes: number, stride = 1): Conv2d =>
   new Conv2d(inPlanes, outPlanes, { kernelSize: 3, stride, padding: 1, bias: false });
@@ -43,9 +40,9 @@ export class BasicBlock extends Module {
   }
 
   forward(g: GraphBuilder, x: Value): Value {
-    let out = g.relu(call(g, 'bn1', this.bn1, call(g, 'conv1', this.conv1, x)));
-    out = call(g, 'bn2', this.bn2, call(g, 'conv2', this.conv2, out));
-    const identity = this.downsample ? call(g, 'downsample', this.downsample, x) : x;
+    let out = g.relu(this.bn1.call(g, this.conv1.call(g, x)));
+    out = this.bn2.call(g, this.conv2.call(g, out));
+    const identity = this.downsample ? this.downsample.call(g, x) : x;
     return g.relu(g.add(out, identity));
   }
 }
@@ -81,10 +78,10 @@ export class Bottleneck extends Module {
   }
 
   forward(g: GraphBuilder, x: Value): Value {
-    let out = g.relu(call(g, 'bn1', this.bn1, call(g, 'conv1', this.conv1, x)));
-    out = g.relu(call(g, 'bn2', this.bn2, call(g, 'conv2', this.conv2, out)));
-    out = call(g, 'bn3', this.bn3, call(g, 'conv3', this.conv3, out));
-    const identity = this.downsample ? call(g, 'downsample', this.downsample, x) : x;
+    let out = g.relu(this.bn1.call(g, this.conv1.call(g, x)));
+    out = g.relu(this.bn2.call(g, this.conv2.call(g, out)));
+    out = this.bn3.call(g, this.conv3.call(g, out));
+    const identity = this.downsample ? this.downsample.call(g, x) : x;
     return g.relu(g.add(out, identity));
   }
 }
@@ -164,14 +161,14 @@ export class ResNet extends Module {
   }
 
   forward(g: GraphBuilder, x: Value): Value {
-    let y = g.relu(call(g, 'bn1', this.bn1, call(g, 'conv1', this.conv1, x)));
-    y = call(g, 'maxpool', this.maxpool, y);
-    y = call(g, 'layer1', this.layer1, y);
-    y = call(g, 'layer2', this.layer2, y);
-    y = call(g, 'layer3', this.layer3, y);
-    y = call(g, 'layer4', this.layer4, y);
-    y = g.flatten(call(g, 'avgpool', this.avgpool, y), 1);
-    return call(g, 'fc', this.fc, y);
+    let y = g.relu(this.bn1.call(g, this.conv1.call(g, x)));
+    y = this.maxpool.call(g, y);
+    y = this.layer1.call(g, y);
+    y = this.layer2.call(g, y);
+    y = this.layer3.call(g, y);
+    y = this.layer4.call(g, y);
+    y = g.flatten(this.avgpool.call(g, y), 1);
+    return this.fc.call(g, y);
   }
 }
 

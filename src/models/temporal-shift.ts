@@ -56,8 +56,13 @@ export class TemporalShift extends Module {
     // same values, so the flag is only recorded.
   }
 
+  /** `net`'s nodes keep the names of the layer it wraps (`layer1.0.conv1/Conv`): the shift adds no scope level. */
+  protected override childScope(name: string): string {
+    return name === 'net' ? '' : name;
+  }
+
   forward(g: GraphBuilder, x: Value): Value {
-    return this.net.forward(g, g.scope('shift', () => TemporalShift.shift(g, x, this.nSegment, this.foldDiv, this.mode)));
+    return this.net.call(g, g.scope('shift', () => TemporalShift.shift(g, x, this.nSegment, this.foldDiv, this.mode)));
   }
 
   /**
@@ -124,8 +129,13 @@ export class TemporalPool extends Module {
     this.net = net;
   }
 
+  /** `net`'s nodes keep the names of the stage it wraps (`layer2.0.conv1/Conv`): the pooling adds no scope level. */
+  protected override childScope(name: string): string {
+    return name === 'net' ? '' : name;
+  }
+
   forward(g: GraphBuilder, x: Value): Value {
-    return this.net.forward(g, g.scope('tpool', () => TemporalPool.temporalPool(g, x, this.nSegment)));
+    return this.net.call(g, g.scope('tpool', () => TemporalPool.temporalPool(g, x, this.nSegment)));
   }
 
   /** `TemporalPool.temporal_pool(x, n_segment)`: `[N*T, C, H, W]` → `[N*T/2, C, H, W]` (T odd: ceil(T/2) frames). */

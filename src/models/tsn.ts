@@ -10,7 +10,7 @@ import { ARCHS, type Arch, type ArchInfo, type Modality, MODALITIES, channelsPer
 import { CONSENSUS_TYPES, ConsensusModule, type ConsensusType } from './consensus.js';
 import { InvertedResidual, MobileNetV2 } from './mobilenet-v2.js';
 import { makeNonLocal } from './non-local.js';
-import { ResNet, call, resnet } from './resnet.js';
+import { ResNet, resnet } from './resnet.js';
 import { SHIFT_MODES, SHIFT_PLACES, type ShiftMode, type ShiftPlace, TemporalShift, makeTemporalPool, makeTemporalShift } from './temporal-shift.js';
 
 /** Options of {@link TSN}, named as the original constructor's arguments (camelCase). */
@@ -241,12 +241,12 @@ export class TSN extends Module {
       );
     }
     let y = g.reshape(x, [-1, this.sampleLength, h, w]);
-    y = call(g, 'base_model', this.base_model, y);
-    if (this.new_fc) y = call(g, 'new_fc', this.new_fc, y);
+    y = this.base_model.call(g, y);
+    if (this.new_fc) y = this.new_fc.call(g, y);
     // nn.Softmax() on [N, K] picks dim 1
     if (!cfg.beforeSoftmax) y = g.softmax(y, 1);
     const t = cfg.isShift && cfg.temporalPool ? cfg.numSegments / 2 : cfg.numSegments;
-    y = call(g, 'consensus', this.consensus, g.reshape(y, [-1, t, cfg.numClass]));
+    y = this.consensus.call(g, g.reshape(y, [-1, t, cfg.numClass]));
     // output.squeeze(1): only drops the axis when it is 1
     return y.shape[1] === 1 ? g.squeeze(y, [1]) : y;
   }

@@ -21,7 +21,7 @@ export class Sequential extends Module {
 
   forward(g: GraphBuilder, x: Value): Value {
     let y = x;
-    for (let i = 0; i < this.length; i++) y = g.scope(String(i), () => this[i].forward(g, y));
+    for (let i = 0; i < this.length; i++) y = this[i].call(g, y);
     return y;
   }
 }

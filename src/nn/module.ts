@@ -1,7 +1,8 @@
 /**
  * Module and Parameter: the TypeScript mirror of `torch.nn.Module`. A module's fields are its children and
  * parameters, declared in PyTorch's registration order, so `stateDict()` keys are PyTorch's keys.
- * `forward` adds graph nodes and computes nothing.
+ * `forward` adds graph nodes and computes nothing; a parent runs a child with `this.child.call(g, x)` (torch's
+ * `self.child(x)`), which names the child's nodes after its field (`layer1.0.bn1/BatchNormalization`).
  */
 import { CheckpointError } from '../errors.js';
 import type { GraphBuilder, Value } from '../graph/index.js';
@@ -55,6 +56,8 @@ export interface LoadStateDictResult {
 export abstract class Module {
   /** Train or eval mode, as `nn.Module.training`. Set through {@link Module.train}. */
   training = false;
+  /** Graph scope of this module's nodes inside its parent's: its field name, set by {@link Module.nameParameters}. */
+  #scope = '';
 
   /** Children in declaration order (fields holding a Module), as `named_children()`. */
   namedChildren(): [string, Module][] {
@@ -80,10 +83,35 @@ export abstract class Module {
     return out;
   }
 
-  /** Stamps every parameter with its full key; call once on the root after construction. Returns `this`. */
+  /**
+   * Stamps every parameter with its full key and every module with its graph scope (its field name in its
+   * parent); call once on the root after construction, and again after replacing a child. Returns `this`.
+   */
   nameParameters(prefix = ''): this {
     for (const [k, p] of this.namedParameters(prefix)) p.key = k;
+    for (const [, m] of this.namedModules()) for (const [n, child] of m.namedChildren()) child.#scope = m.childScope(n);
     return this;
+  }
+
+  /**
+   * The graph scope of the child held in field `name`: the name itself. A wrapper that should not show in node
+   * names (as TemporalShift's `net`, whose nodes keep the wrapped layer's names) returns ''.
+   */
+  protected childScope(name: string): string {
+    return name;
+  }
+
+  /**
+   * Runs `fn` with the graph nodes it adds named under this module (`layer1.0.bn1/...`), for a forward that takes
+   * more than one input; {@link Module.call} covers the usual case.
+   */
+  scoped<T>(g: GraphBuilder, fn: () => T): T {
+    return g.scope(this.#scope, fn);
+  }
+
+  /** {@link Module.forward} with the nodes named under this module, as torch's `self.bn1(x)`. */
+  call(g: GraphBuilder, x: Value): Value {
+    return this.scoped(g, () => this.forward(g, x));
   }
 
   /** Sets train (true) or eval (false) mode on this module and every descendant, as `nn.Module.train()`. */

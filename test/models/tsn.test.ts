@@ -104,3 +104,18 @@ test('buildTsnGraph: symbolic batch, [B, K] for avg, [B, T, K] for identity cons
   const one = tsn({ numClass: 4, numSegments: 1, baseModel: 'resnet18', consensusType: 'identity' });
   assert.deepEqual(buildTsnGraph(one, { height: 32, width: 32, batch: 1 }).outputs[0].shape, [1, 4], 'squeeze(1) drops T = 1');
 });
+
+test('graph nodes are named by module path; the shift and temporal pooling wrappers add no level', () => {
+  const names = (o: Parameters<typeof tsn>[0], size: number) => new Set(buildTsnGraph(tsn(o), { height: size, width: size }).nodes.map((n) => n.name));
+  const r18 = names({ numClass: 3, numSegments: 2, baseModel: 'resnet18', isShift: true, temporalPool: true }, 32);
+  for (const n of ['base_model.conv1/Conv', 'base_model.bn1/BatchNormalization', 'base_model.maxpool/MaxPool', 'base_model.layer1.0.conv1.shift/Slice',
+    'base_model.layer1.0.conv1/Conv', 'base_model.layer2.tpool/MaxPool', 'base_model.layer2.0.conv1/Conv', 'base_model.layer2.0.downsample.0/Conv',
+    'base_model.layer2.0.downsample.1/BatchNormalization', 'base_model.avgpool/GlobalAveragePool', 'new_fc/Gemm', 'consensus/ReduceMean']) {
+    assert.ok(r18.has(n), `${n} in ${[...r18].slice(0, 12).join(', ')}, ...`);
+  }
+  assert.ok(![...r18].some((n) => n.includes('.net')), 'no node is named after a wrapper field');
+  const mb = names({ numClass: 3, numSegments: 2, baseModel: 'mobilenetv2', isShift: true, dropout: 0 }, 32);
+  for (const n of ['base_model.features.0.0/Conv', 'base_model.features.3.conv.0.shift/Slice', 'base_model.features.3.conv.0/Conv', 'base_model.features.3/Add', 'base_model.classifier/Gemm']) {
+    assert.ok(mb.has(n), n);
+  }
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CheckpointError } from '../../src/errors.js';
 import { BatchNorm2d, Conv2d, Linear, Module, ReLU, Sequential } from '../../src/nn/index.js';
-import type { GraphBuilder, Value } from '../../src/graph/index.js';
+import { GraphBuilder, type Value } from '../../src/graph/index.js';
 import { float32 } from '../../src/tensor/index.js';
 
 class Tiny extends Module {
@@ -52,4 +52,21 @@ test('loadStateDict copies values', () => {
   sd.set('fc.bias', float32([2], [3, 4]));
   m.loadStateDict(sd);
   assert.deepEqual(Array.from(m.fc.bias!.tensor.data as Float32Array), [3, 4]);
+});
+
+test('call names a child\'s nodes after its field, nested as the module tree (Sequential children by index)', () => {
+  class Net extends Module {
+    readonly conv1 = new Conv2d(3, 4, { kernelSize: 1, bias: false });
+    readonly head = new Sequential(new ReLU(), new Linear(4, 2));
+    forward(g: GraphBuilder, x: Value): Value {
+      return this.head.call(g, g.flatten(g.globalAveragePool(this.conv1.call(g, x)), 1));
+    }
+  }
+  const m = new Net().nameParameters();
+  const g = new GraphBuilder();
+  g.output(m.forward(g, g.input('x', 'float32', [1, 3, 4, 4])), 'y');
+  assert.deepEqual(
+    g.build().nodes.map((n) => n.name),
+    ['conv1/Conv', 'GlobalAveragePool', 'Flatten', 'head.0/Relu', 'head.1/Gemm', 'Identity'],
+  );
 });
