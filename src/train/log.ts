@@ -5,9 +5,10 @@
  * rendered by sharp). Every file but the two append-only logs is written to a temporary name and renamed.
  * Node only.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { writeFileAtomic } from '../util/atomic-write.js';
 
 /** One line of `log.jsonl`. `time` is when the record was written (ISO 8601). */
 export type LogRecord =
@@ -50,13 +51,6 @@ export interface TrainLogOptions {
   readonly startEpoch?: number;
   /** Title of the curves. @default the folder name */
   readonly title?: string;
-}
-
-/** Writes `data` to `path` through a temporary file and a rename. */
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
 }
 
 /**
@@ -112,8 +106,8 @@ export class TrainLog {
   /** Writes `curves.html` and `curves.png` from the records so far. */
   async renderCurves(): Promise<void> {
     const svg = curvesSvg(this.history, { title: this.title });
-    writeAtomic(join(this.dir, LOG_FILES.html), curvesHtml(this.history, svg, this.title));
-    writeAtomic(join(this.dir, LOG_FILES.png), await sharp(Buffer.from(svg)).png().toBuffer());
+    await writeFileAtomic(join(this.dir, LOG_FILES.html), curvesHtml(this.history, svg, this.title));
+    await writeFileAtomic(join(this.dir, LOG_FILES.png), await sharp(Buffer.from(svg)).png().toBuffer());
   }
 }
 

@@ -10,9 +10,9 @@
  * epoch, clip), dropout masks from (seed, epoch, iteration), and the checkpoint restores weights, BatchNorm
  * statistics, momentum buffers and the epoch the lr schedule is computed from.
  */
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type CheckpointContents, extractStateDict, readPth, stripPrefix, writePth } from '../checkpoint/index.js';
+import { type CheckpointContents, extractStateDict, readPth, stripPrefix } from '../checkpoint/index.js';
 import { DataLoader, type DataLoaderOptions, type DatasetConfig, MIN_FRAMES, TSNDataSet, type TSNDataSetOptions, resolveDataset, trainAugmentation, valCropping } from '../data/index.js';
 import { CheckpointError, DataError, UsageError } from '../errors.js';
 import type { Modality } from '../models/config.js';
@@ -24,8 +24,10 @@ import { Conv2d } from '../nn/index.js';
 import type { Device } from '../runtime/index.js';
 import type { HostTensor } from '../tensor/index.js';
 import { mapImagenetStateDict, resolvePretrain } from '../zoo/index.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
 import { initWeights } from './init.js';
 import { TrainLog } from './log.js';
+import { lockRunFolders, runFolders, saveRunCheckpoint } from './run-files.js';
 import type { LrType } from './schedule.js';
 import { type EpochStats, type TrainEvent, Trainer, accuracy } from './trainer.js';
 
@@ -221,12 +223,26 @@ function withCategories(ckpt: CheckpointContents, categories: readonly (string |
 
 /**
  * Runs main.py's training loop.
- * @throws {UsageError} for bad options; {@link CheckpointError} for unusable weights; DataError for broken data
+ * @throws {UsageError} for bad options; {@link CheckpointError} for unusable weights; DataError for broken data;
+ *   LockError (`TSM_LOCKED`) when another run is writing to the same run folders
  * @example
  * await trainTsn({ dataset: 'something', modality: 'RGB', arch: 'resnet50', numSegments: 8, shift: true, lr: 0.01,
  *   lrSteps: [20, 40], epochs: 50, batchSize: 64, dropout: 0.8 }, (e) => console.log(e));
  */
 export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => void = () => {}): Promise<TrainRunResult> {
+  if (o.evaluate) return runTraining(o, onEvent);
+  // One run per folder, taken before any work so that a second run is refused at once and writes nothing.
+  const { logDir, modelDir } = runFolders(o, storeName(o, resolveDataset(o.dataset, o.modality, { rootPath: o.rootPath }).name));
+  const folders = await lockRunFolders([modelDir, logDir]);
+  try {
+    return await runTraining(o, onEvent);
+  } finally {
+    await folders.release();
+  }
+}
+
+/** {@link trainTsn} once the run folders are this process's (or, with `evaluate`, none are written). */
+async function runTraining(o: TrainRunOptions, onEvent: (e: RunEvent) => void): Promise<TrainRunResult> {
   const note = (message: string) => onEvent({ status: 'note', message });
   const ds: DatasetConfig = resolveDataset(o.dataset, o.modality, { rootPath: o.rootPath });
   const name = storeName(o, ds.name);
@@ -365,12 +381,11 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
 
     const train = await start(trainSet, { ...loading, shuffle: true, dropLast: true });
     if (train.length === 0) throw new UsageError(`the training list has ${train.dataset.length} clips, fewer than one batch of ${loading.batchSize} (the last partial batch is dropped, as main.py does)`);
-    const logDir = join(o.rootLog ?? 'log', name);
-    const modelDir = join(o.rootModel ?? 'checkpoint', name);
+    const { logDir, modelDir } = runFolders(o, name);
     const trainLog = new TrainLog(logDir, { startEpoch, title: name });
     log = trainLog;
     mkdirSync(modelDir, { recursive: true });
-    writeFileSync(join(logDir, 'args.txt'), `${JSON.stringify({ ...o, storeName: name }, null, 1)}\n`);
+    await writeFileAtomic(join(logDir, 'args.txt'), `${JSON.stringify({ ...o, storeName: name }, null, 1)}\n`);
     const epochs = o.epochs ?? 120;
     const evalFreq = o.evalFreq ?? 5;
     let last: string | undefined;
@@ -386,14 +401,10 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
         const isBest = prec1 > bestPrec1;
         bestPrec1 = Math.max(prec1, bestPrec1);
         trainLog.csv(`Testing Results: Prec@1 ${prec1.toFixed(3)}\nBest Prec@1: ${bestPrec1.toFixed(3)}`);
-        last = join(modelDir, 'ckpt.pth.tar');
-        await writePth(last, withCategories(trainer.checkpoint(epoch + 1, bestPrec1, arch), ds.categories));
-        onEvent({ status: 'checkpoint', path: last, best: false });
-        if (isBest) {
-          const best = join(modelDir, 'ckpt.best.pth.tar');
-          copyFileSync(last, best);
-          onEvent({ status: 'checkpoint', path: best, best: true });
-        }
+        const saved = await saveRunCheckpoint(modelDir, withCategories(trainer.checkpoint(epoch + 1, bestPrec1, arch), ds.categories), isBest);
+        last = saved.last;
+        onEvent({ status: 'checkpoint', path: saved.last, best: false });
+        if (saved.best) onEvent({ status: 'checkpoint', path: saved.best, best: true });
       }
       await trainLog.renderCurves();
     }

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { LOG_FILES, type LogRecord, TrainLog, curvesSvg, niceTicks } from '../../src/train/log.js';
+import { tempPathFor } from '../../src/util/atomic-write.js';
 
 const epoch = (e: number, loss: number, top1: number): LogRecord => ({ type: 'epoch', epoch: e, lr: 0.01, loss, top1, top5: 100, batches: 2, samples: 8, ms: 2000 });
 
@@ -51,4 +53,19 @@ test('curves: one polyline per drawn series, a point per epoch, titles escaped; 
   assert.deepEqual(niceTicks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1]);
   assert.deepEqual(niceTicks(0.3, 4.1, 4), [1, 2, 3, 4]);
   assert.deepEqual(niceTicks(5, 5), [5]);
+});
+
+test('TrainLog: a redraw writes through temporary files and deletes the ones a killed redraw left', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsm-log-'));
+  try {
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const left = basename(tempPathFor(join(dir, LOG_FILES.png))).replace(`.${process.pid}.`, `.${dead.stdout}.`);
+    writeFileSync(join(dir, left), 'half a png');
+    const log = new TrainLog(dir);
+    log.record(epoch(0, 2, 50));
+    await log.renderCurves();
+    assert.deepEqual(readdirSync(dir).sort(), [LOG_FILES.html, LOG_FILES.jsonl, LOG_FILES.png].sort());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
