@@ -15,6 +15,7 @@ import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
 import { evaluationBar } from './test.js';
+import { describeWeightsEvent } from './weights.js';
 
 /** Parsed options of `tsm predict`. */
 export interface PredictCommandOptions extends Omit<PredictOptions, 'onProgress' | 'onNote'> {
@@ -114,7 +115,7 @@ export async function runPredict(opts: PredictCommandOptions): Promise<void> {
   const bar = evaluationBar('predicting', false);
   const onProgress = (e: PredictEvent): void => {
     if (e.status === 'model' && !opts.json) process.stderr.write(`=> ${e.summary} (${e.path})\n`);
-    else if (e.status === 'weights' && e.event.status === 'download') process.stderr.write(`=> downloading ${e.event.name} from ${e.event.url}\n`);
+    else if (e.status === 'weights' && describeWeightsEvent(e.event)) process.stderr.write(`=> ${describeWeightsEvent(e.event)}\n`);
     else if (e.status === 'progress' && opts.inputs.length > 1) bar.update(e.done, e.total, { vps: e.videosPerSecond });
   };
   const { inputs, json, output, dataset: _d, rootPath: _r, ...rest } = opts;

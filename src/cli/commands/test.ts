@@ -35,6 +35,7 @@ import { checkOutputPaths } from '../../util/output-path.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, oneOfFlag, parseModelFlags, strFlag } from './model-flags.js';
+import { describeWeightsEvent } from './weights.js';
 
 /** Parsed options of `tsm test`. */
 export interface TestCommandOptions {
@@ -167,8 +168,8 @@ export async function runTest(opts: TestCommandOptions): Promise<void> {
     if (e.status === 'model') {
       const part = opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count} of ${e.total})` : e.dropped > 0 ? ` (${e.dropped} with fewer than 3 frames dropped)` : '';
       process.stderr.write(`=> model ${e.model}: ${e.summary} (${e.path})\n=> ${e.videos} videos${part}\n`);
-    } else if (e.status === 'weights' && e.event.status === 'download') {
-      process.stderr.write(`=> downloading ${e.event.name} from ${e.event.url}\n`);
+    } else if (e.status === 'weights' && describeWeightsEvent(e.event)) {
+      process.stderr.write(`=> ${describeWeightsEvent(e.event)}\n`);
     } else if (e.status === 'progress') {
       bar.update(e.done, e.total, { top1: e.top1, vps: e.videosPerSecond });
     }
