@@ -135,18 +135,27 @@ test('the tarball holds the build, the CLI and the default model, not the source
   assert.ok(!existsSync(join(ortBin, 'libonnxruntime_providers_cuda.so')), 'no CUDA provider was downloaded');
 });
 
-test('plain node imports every Node entry point of the installed package (no tsx, data files found)', () => {
+test('plain node imports every Node entry point of the installed package (no tsx; data files and the loader worker found)', () => {
   const entries = Object.keys(PKG.exports).filter((k) => k !== './web' && k !== './package.json');
   const script = `
     ${entries.map((e, i) => `import * as m${i} from '${e === '.' ? PKG.name : `${PKG.name}/${e.slice(2)}`}';`).join('\n')}
     const { simdKernelsEnabled } = await import(${JSON.stringify(pathToFileURL(join(installed, 'dist', 'data', 'pixel-kernels.js')).href)});
     import { zooLabels } from '${PKG.name}';
+    import { DataLoader, valCropping } from '${PKG.name}/data';
     const counts = [${entries.map((_, i) => `Object.keys(m${i}).length`).join(', ')}];
-    console.log(JSON.stringify({ counts, simd: simdKernelsEnabled(), k400: zooLabels('kinetics').length, sth: zooLabels('somethingv2').length, first: zooLabels('kinetics')[0] }));
+    // a loader worker thread runs the compiled worker module from dist/
+    const loader = await DataLoader.create(
+      { rootPath: 'clips/frames', listFile: 'clips/train_videofolder.txt', numSegments: 4, randomShift: false, transform: valCropping({ cropSize: 32, scaleSize: 36 }) },
+      { batchSize: 2, numWorkers: 1 },
+    );
+    const shapes = [];
+    try { for await (const b of loader.epoch(0)) shapes.push(b.input.shape.join('x')); } finally { await loader.close(); }
+    console.log(JSON.stringify({ counts, shapes, simd: simdKernelsEnabled(), k400: zooLabels('kinetics').length, sth: zooLabels('somethingv2').length, first: zooLabels('kinetics')[0] }));
   `;
   writeFileSync(join(app, 'imports.mjs'), script);
-  const out = JSON.parse(run(process.execPath, ['imports.mjs'], { cwd: app }).stdout) as { counts: number[]; simd: boolean; k400: number; sth: number; first: string };
+  const out = JSON.parse(run(process.execPath, ['imports.mjs'], { cwd: app }).stdout) as { counts: number[]; shapes: string[]; simd: boolean; k400: number; sth: number; first: string };
   out.counts.forEach((n, i) => assert.ok(n > 0, `${entries[i]} exports something`));
+  assert.deepEqual(out.shapes, ['2x12x32x32', '2x12x32x32', '2x12x32x32', '2x12x32x32'], 'batches from a worker thread');
   assert.equal(out.simd, true, 'the WebAssembly kernels load from dist/data/pixel-kernels.wasm');
   assert.deepEqual([out.k400, out.sth, out.first], [400, 174, 'abseiling']);
   const help = run(join(app, 'node_modules', '.bin', 'tsm'), ['--help'], { cwd: app });
@@ -156,7 +165,7 @@ test('plain node imports every Node entry point of the installed package (no tsx
 /** What the recognizer said about clip.mp4, for the README snippet's check. */
 let clipMp4: { label: string; score: number } | undefined;
 
-test('actionRecognizer() in the installed package recognises generated clips (frame folders and videos) under plain node', () => {
+test('actionRecognizer() in the installed package recognises generated clips (frame folders and videos) under plain node', (t) => {
   const script = `
     import { actionRecognizer, UsageError } from 'temporal-shift';
     import { readFileSync } from 'node:fs';
@@ -194,6 +203,7 @@ test('actionRecognizer() in the installed package recognises generated clips (fr
   }
   // NOTE: a threshold, not every clip: the model is right on ~97% of held-out clips of these classes
   const n = out.results.length;
+  t.diagnostic(`recognised ${folders}/${n} frame folders and ${videos}/${n} videos`);
   assert.ok(folders >= n - 2 && videos >= n - 2, `recognised ${folders}/${n} frame folders, ${videos}/${n} videos: ${JSON.stringify(out.results.map((r) => [r.truth, r.folder[0].label, r.mp4[0].label]))}`);
   clipMp4 = out.results.find((r) => r.video === 'clip.mp4')!.mp4[0];
   // stream: every 4th of the 16 frames, each with a label of the model and its top classes
