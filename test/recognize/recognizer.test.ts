@@ -244,3 +244,24 @@ test('a TSM-MobileNetV2 .pth trained with the online shift streams with its own 
     await live.release();
   }
 });
+
+test('a URL is downloaded once into the cache (with progress events), then opened from there', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { startServer } = await import('../zoo/http-server.js');
+  const server = await startServer({ '/models/clip.onnx': { body: readFileSync(CLIP_ONNX) } });
+  const cacheDir = join(dir, 'url-cache');
+  try {
+    const events: string[] = [];
+    const first = await actionRecognizer(server.url('/models/clip.onnx'), { cacheDir, threads: 1, onProgress: (e) => events.push(e.status) });
+    assert.deepEqual(first.model.labels, card.card.classes);
+    assert.ok(events.includes('initiate') && events.includes('done'), events.join(','));
+    const top = await first(clips[0].path);
+    await first.dispose();
+    const again = await actionRecognizer(server.url('/models/clip.onnx'), { cacheDir, threads: 1 });
+    assert.deepEqual(await again(clips[0].path), top);
+    await again.dispose();
+    assert.equal(server.requests.length, 1, 'the second recognizer reads the cached file');
+  } finally {
+    await server.close();
+  }
+});
