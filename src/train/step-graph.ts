@@ -9,6 +9,7 @@ import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type No
 import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
 import { mixSeed, mulberry32 } from '../data/random.js';
 import { type HostTensor, hostTensor, numel } from '../tensor/index.js';
+import { positiveInt } from '../util/check.js';
 import { type SGD, emitSgdUpdate } from './sgd.js';
 
 /** Options of {@link buildTrainStepGraph} (and of the Node runner, `TrainStep.create`). */
@@ -21,6 +22,14 @@ export interface TrainStepOptions {
   readonly clipGradNorm?: number;
   /** Also output the (clipped) gradients as `grad.<key>` (tests and debugging; costs memory). @default false */
   readonly outputGrads?: boolean;
+  /**
+   * Where the optimizer runs. `'graph'`: clipping and the SGD update are nodes of the step graph, which outputs the
+   * new weights and momentum buffers (what a page runs on onnxruntime-web). `'host'`: the graph ends at the
+   * gradients (one output per trained parameter, {@link TrainStepGraph.gradOutputs}) and their norm, and the caller
+   * updates in place (`FlatSgd`, as the Node `TrainStep` does): no old and new weights side by side, no copy of
+   * the weights out of onnxruntime, and weight decay or momentum changes need no new graph. @default 'graph'
+   */
+  readonly update?: 'graph' | 'host';
   /** Default-domain opset of the step graph. @default the graph layer's default (17) */
   readonly opset?: number;
   /**
@@ -28,6 +37,14 @@ export interface TrainStepOptions {
    * passes per layer; results change only by float rounding. @default true
    */
   readonly foldBatchNorm?: boolean;
+  /**
+   * Bake the parameters and buffers that this step does not change (not optimized, not BatchNorm statistics in
+   * training mode) into the graph as initializers instead of feeding them. onnxruntime then prepacks them: a
+   * depthwise Conv with a constant weight runs its fast kernel, where a fed weight runs a loop over groups (~10x
+   * slower on small maps, and onnxruntime-web has no NCHWc kernels to avoid it; see docs/teach.md). Build a new
+   * graph when those weights change. @default false
+   */
+  readonly frozenAsConstants?: boolean;
 }
 
 /** The step graph and what the runner needs to feed and read it. */
@@ -45,6 +62,13 @@ export interface TrainStepGraph {
   readonly lrInputs: ReadonlyMap<number, string>;
   /** Weight decay, momentum and nesterov per group as baked into the graph (a change needs a rebuild). */
   readonly baked: readonly string[];
+  /** Where the update runs (see {@link TrainStepOptions.update}). */
+  readonly update: 'graph' | 'host';
+  /**
+   * With the update on the host: the graph output holding each trained parameter's gradient (unclipped, in the
+   * shape of the node that computes it; same element order as the parameter). Empty with the update in the graph.
+   */
+  readonly gradOutputs: ReadonlyMap<Parameter, string>;
   /** BatchNorm layers in batch-statistics mode, whose `num_batches_tracked` a step increments. */
   readonly trackedBns: readonly BatchNorm2d[];
   /** Scratch inputs of training-mode BatchNormalization nodes (fed fresh each step; see StepGraphBuilder). */
@@ -70,6 +94,8 @@ class StepGraphBuilder extends GraphBuilder {
   readonly dropoutMasks = new Map<string, { readonly shape: readonly number[]; readonly ratio: number }>();
   /** Fold inference-mode BatchNormalization into the Conv before it (see {@link StepGraphBuilder.foldBatchNorm}). */
   foldBn = false;
+  /** Keys of parameters and buffers baked in as initializers (see {@link TrainStepOptions.frozenAsConstants}). */
+  constantKeys: ReadonlySet<string> = new Set();
 
   constructor(opts: GraphBuilderOptions) {
     super(opts);
@@ -117,6 +143,15 @@ class StepGraphBuilder extends GraphBuilder {
     return this.op('Conv', [cx, wf, bf], conv.attrs, { name: conv.name })[0];
   }
 
+  /** A parameter: an initializer when its key is in {@link constantKeys}, else a graph input. */
+  override param(key: string, tensor: HostTensor): Value {
+    if (!this.constantKeys.has(key) || this.paramValues().has(key)) return super.param(key, tensor);
+    const v = this.initializer(key, tensor);
+    // NOTE: recorded with the parameters (paramValues() is the builder's own map), so a second use finds it
+    (this.paramValues() as Map<string, Value>).set(key, v);
+    return v;
+  }
+
   /** The graph without nodes whose outputs nothing reads (Convs replaced by a BatchNorm fold). */
   override build(): Graph {
     const graph = super.build();
@@ -154,7 +189,8 @@ export const bakedKey = (o: SGD): string[] => o.paramGroups.map((g) => `${g.weig
  * Inputs: `input` (float32 `inputShape`), `labels` (int64 `[B]`), every parameter/buffer by key,
  * `momentum_buffer.<key>` (flat), `lr.<i>` (scalar per group). Outputs: `loss`, `logits`, `grad_norm` (before
  * clipping), `new.<key>` (updated parameters and running statistics, flat for parameters),
- * `new_momentum_buffer.<key>`, and `grad.<key>` with `outputGrads`.
+ * `new_momentum_buffer.<key>`, and `grad.<key>` with `outputGrads`. With `update: 'host'`: no momentum and lr
+ * inputs; the unclipped gradients ({@link TrainStepGraph.gradOutputs}) instead of the updated parameters.
  * @throws {UsageError} when no optimized parameter reaches the loss
  */
 export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainStepOptions): TrainStepGraph {
@@ -163,9 +199,18 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   const g = new StepGraphBuilder({ name: 'train_step', paramMode: 'input', opset: opts.opset });
   const x = g.input('input', 'float32', shape);
   const batch = opts.batch ?? shape[0];
-  if (!Number.isInteger(batch) || batch < 1) throw UsageError.expected('batch', 'a positive integer', batch);
+  positiveInt('batch', batch);
   const labels = g.input('labels', 'int64', [batch]);
   g.foldBn = opts.foldBatchNorm ?? true;
+  if (opts.frozenAsConstants) {
+    const optimized = new Set(optimizer.params);
+    const batchStats = new Set(
+      model
+        .namedModules()
+        .flatMap(([, m]) => (m instanceof BatchNorm2d && m.usesBatchStats ? [m.running_mean, m.running_var, m.num_batches_tracked] : [])),
+    );
+    g.constantKeys = new Set(model.namedParameters().flatMap(([k, p]) => (optimized.has(p) || batchStats.has(p) ? [] : [k])));
+  }
   const logits = model.forward(g, x);
   g.foldBn = false;
   const loss = crossEntropy(g, logits, labels);
@@ -197,16 +242,18 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   // tensors. Its pairwise sum is also closer to float64 than the dot product's.
   const sq = g.scope('grad_norm', () => flatGrads.map((d) => g.reduce('ReduceSumSquare', d, [0], true)));
   const norm = g.sqrt(g.reduceSum(sq.length === 1 ? sq[0] : g.concat(sq, 0), [0], false));
-  let coef: Value | undefined;
-  if (opts.clipGradNorm !== undefined) {
-    if (!(opts.clipGradNorm > 0)) throw UsageError.expected('clipGradNorm', 'a positive number', opts.clipGradNorm);
-    coef = g.op('Min', [g.div(g.scalar(opts.clipGradNorm), g.add(norm, g.scalar(1e-6))), g.scalar(1)])[0];
-  }
-
+  if (opts.clipGradNorm !== undefined && !(opts.clipGradNorm > 0)) throw UsageError.expected('clipGradNorm', 'a positive number', opts.clipGradNorm);
+  const update = opts.update ?? 'graph';
+  if (update !== 'graph' && update !== 'host') throw UsageError.expected('update', "'graph' or 'host'", update);
   const lrInputs = new Map<number, string>();
   const momentumInputs = new Map<Parameter, string>();
+  const gradOutputs = new Map<Parameter, string>();
   const lrValues = new Map<number, Value>();
-  g.scope('sgd', () => {
+  // NOTE: each gradient is output under the name of the node that computes it (no Identity copy), so a
+  // pre-allocated output buffer receives it directly
+  if (update === 'host') trained.forEach((p) => gradOutputs.set(p, g.output(grads[candidates.indexOf(p)] as Value).name));
+  const coef = update === 'graph' && opts.clipGradNorm !== undefined ? g.op('Min', [g.div(g.scalar(opts.clipGradNorm), g.add(norm, g.scalar(1e-6))), g.scalar(1)])[0] : undefined;
+  if (update === 'graph') g.scope('sgd', () => {
     trained.forEach((p, i) => {
       const gi = groupOf.get(p) as number;
       const grp = optimizer.paramGroups[gi];
@@ -239,6 +286,7 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   g.output(norm, 'grad_norm');
   const inputs = new Map<string, Parameter>();
   for (const key of used.keys()) {
+    if (g.constantKeys.has(key)) continue;
     const p = byKey.get(key);
     if (!p) throw new UsageError(`the graph reads parameter "${key}", which is not in the model's state dict`);
     inputs.set(key, p);
@@ -247,7 +295,8 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     .namedModules()
     .map(([, m]) => m)
     .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
-  return { graph: g.build(), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
+  const baked = update === 'graph' ? bakedKey(optimizer) : [];
+  return { graph: g.build(), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked, update, gradOutputs, trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
 }
 
 /**
@@ -281,10 +330,11 @@ export function stepFeeds(built: TrainStepGraph, optimizer: SGD, input: HostTens
 
 /**
  * Applies one run's outputs: the updated parameters, momentum buffers and running statistics replace the old ones
- * (in the model's Parameters and the optimizer's state), and tracked BatchNorm layers count the batch.
+ * (in the model's Parameters and the optimizer's state), and tracked BatchNorm layers count the batch. With the
+ * update on the host, only the running statistics and the batch count (the caller updates the parameters).
  */
 export function applyStepOutputs(built: TrainStepGraph, optimizer: SGD, out: Readonly<Record<string, HostTensor>>): void {
-  for (const p of built.trained) {
+  for (const p of built.update === 'graph' ? built.trained : []) {
     p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
     const buf = out[`new_momentum_buffer.${p.key}`];
     if (buf) optimizer.state.set(p, hostTensor('float32', p.shape, buf.data as Float32Array));

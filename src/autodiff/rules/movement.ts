@@ -3,8 +3,7 @@
  * Permute -> argsort): Slice -> Pad, Pad -> Slice, Concat -> Slices, Transpose -> inverse permutation,
  * Reshape -> Reshape back. So the temporal shift's gradient is the opposite shift.
  */
-import type { Value } from '../../graph/index.js';
-import { attrInt, attrInts } from '../../graph/shape-inference.js';
+import { type Value, attrInt, attrInts } from '../../graph/index.js';
 import { AutodiffError } from '../errors.js';
 import { constInput, normAxis, reshapeTo, staticShape, sumToShape, zeros } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';
@@ -54,8 +53,9 @@ export const splitGrad: GradRule = (g, node, grads) => {
 };
 
 /**
- * Slice: dy padded with zeros back to the input's extent (steps 1 and -1; a reversed slice is reversed back
- * first).
+ * Slice: dy padded with zeros back to the input's extent. A reversed slice (step -1) is reversed back first; a
+ * strided one (step k > 1) gets k - 1 zeros after each element first (unsqueeze, pad, reshape), which puts every
+ * value back at its input position.
  */
 export const sliceGrad: GradRule = (g, node, grads) => {
   let dy = firstGrad(node, grads);
@@ -69,18 +69,22 @@ export const sliceGrad: GradRule = (g, node, grads) => {
   const begin = new Array<number>(x.rank).fill(0);
   const end = new Array<number>(x.rank).fill(0);
   const reversed: number[] = [];
+  const strided: { readonly axis: number; readonly step: number; readonly keep: number }[] = [];
   axes.forEach((a, j) => {
     const n = xs[a];
     const len = ys[a];
     const step = steps[j];
-    if (step !== 1 && step !== -1) {
-      throw new AutodiffError('TSM_GRAD_UNSUPPORTED', `${where}: step ${step} on axis ${a} has no gradient rule (only 1 and -1)`);
+    if (!Number.isInteger(step) || step === 0 || step < -1) {
+      throw new AutodiffError('TSM_GRAD_UNSUPPORTED', `${where}: step ${step} on axis ${a} has no gradient rule (only positive steps and -1)`);
     }
     let s = starts[j] < 0 ? starts[j] + n : starts[j];
-    if (step === 1) {
+    if (step > 0) {
       s = Math.min(Math.max(s, 0), n);
+      // the strided values spread over len * step positions, of which those inside the input are kept
+      const keep = Math.min(len * step, n - s);
+      if (step > 1 && len > 0) strided.push({ axis: a, step, keep });
       begin[a] = s;
-      end[a] = n - s - len;
+      end[a] = n - s - (step > 1 && len > 0 ? keep : len);
     } else {
       s = Math.min(Math.max(s, -1), n - 1);
       reversed.push(a);
@@ -89,6 +93,19 @@ export const sliceGrad: GradRule = (g, node, grads) => {
     }
   });
   if (reversed.length > 0) dy = g.slice(dy, reversed.map(() => -1), reversed.map((a) => -(ys[a] + 1)), reversed, reversed.map(() => -1));
+  const cur = [...ys];
+  for (const { axis, step, keep } of strided) {
+    const spread = [...cur.slice(0, axis + 1), 1, ...cur.slice(axis + 1)];
+    const pads = new Array<number>(2 * spread.length).fill(0);
+    pads[spread.length + axis + 1] = step - 1;
+    dy = g.pad(g.reshape(dy, spread), pads);
+    cur[axis] *= step;
+    dy = g.reshape(dy, cur);
+    if (keep < cur[axis]) {
+      dy = g.slice(dy, [0], [keep], [axis]);
+      cur[axis] = keep;
+    }
+  }
   const dx = begin.some((p) => p !== 0) || end.some((p) => p !== 0) ? g.pad(dy, [...begin, ...end]) : dy;
   return [dx, ...node.inputs.slice(1).map(() => undefined)];
 };
