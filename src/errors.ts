@@ -25,6 +25,14 @@ export class UsageError extends TsmError {
   static expected(name: string, expected: string, received: unknown): UsageError {
     return new UsageError(`expected ${expected} for ${name} but received ${JSON.stringify(received)}`);
   }
+
+  /**
+   * A value outside a closed set, listing the set: `Unsupported shift mode: sideways. Must be one of
+   * [bidirectional, online]`, then `hint` when given.
+   */
+  static unsupported(what: string, value: unknown, choices: Iterable<string>, hint?: string): UsageError {
+    return new UsageError(`Unsupported ${what}: ${String(value)}. Must be one of [${[...choices].join(', ')}]${hint ? ` ${hint}` : ''}`);
+  }
 }
 
 /** Error codes of {@link CheckpointError}. */

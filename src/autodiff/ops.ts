@@ -2,8 +2,7 @@
  * Small graph helpers the gradient rules share: constants of a value's dtype, zeros, broadcast reduction,
  * reshape/expand to a (possibly symbolic) shape, and reading a node's constant inputs and attributes.
  */
-import { type Dim, type GraphBuilder, type Node, type Shape, type Value, dimEquals, isStatic, shapeToString } from '../graph/index.js';
-import { attrInt, attrInts } from '../graph/shape-inference.js';
+import { type Dim, type GraphBuilder, type Node, type Shape, type Value, attrInt, attrInts, dimEquals, isStatic, shapeToString, staticShape as graphStaticShape } from '../graph/index.js';
 import { hostTensor } from '../tensor/index.js';
 import { AutodiffError } from './errors.js';
 
@@ -23,13 +22,9 @@ export function constLike(g: GraphBuilder, like: Value, shape: readonly number[]
   return g.constant(hostTensor(dt, shape, data), hint);
 }
 
-/** The static shape of `v`, or an error naming `where`. */
-export function staticShape(v: Value, where: string): number[] {
-  if (!v.shape.every(isStatic)) {
-    throw new AutodiffError('TSM_GRAD_SHAPE', `${where}: the gradient needs the static shape of "${v.name}", got ${shapeToString(v.shape)}`);
-  }
-  return v.shape as number[];
-}
+/** The static shape of `v`, or an {@link AutodiffError} (`TSM_GRAD_SHAPE`) naming `where`. */
+export const staticShape = (v: Value, where: string): number[] =>
+  graphStaticShape(v, `the gradient of ${where}`, { error: (m) => new AutodiffError('TSM_GRAD_SHAPE', m) });
 
 /** Product of static dims. */
 export const prod = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);

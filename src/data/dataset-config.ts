@@ -194,9 +194,7 @@ export function resolveDataset(name: string, modality: Modality, opts: ResolveDa
   const spec = DATASETS[name];
   if (!spec) {
     if (existsSync(join(name, DATASET_MANIFEST))) return datasetFromManifest(name);
-    throw new UsageError(
-      `Unknown dataset ${name}. Must be one of [${[...Object.keys(DATASETS), ...registry.keys()].join(', ')}] or a folder with a ${DATASET_MANIFEST}`,
-    );
+    throw UsageError.unsupported('dataset', name, [...Object.keys(DATASETS), ...registry.keys()], `or a folder with a ${DATASET_MANIFEST}`);
   }
   const layout = spec.modalities[modality];
   if (!layout) {

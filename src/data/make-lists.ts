@@ -7,6 +7,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { DataError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { oneOf } from '../util/check.js';
 import { DATASET_MANIFEST, type DatasetManifest } from './dataset-config.js';
 import { formatListFile, type VideoRecord } from './list-file.js';
 import { RandomState } from './random.js';
@@ -239,7 +240,7 @@ function parseFolders(o: MakeListsOptions): Parsed {
  * @example await makeLists('something-v2', { frames, out, labels: 'labels.json', train: 'train.json', val: 'validation.json' });
  */
 export async function makeLists(format: ListFormat, opts: MakeListsOptions): Promise<MakeListsResult> {
-  if (!(format in LIST_FORMATS)) throw new UsageError(`Unsupported format: ${format}. Must be one of [${Object.keys(LIST_FORMATS)}]`);
+  oneOf('format', format, LIST_FORMATS);
   if (!existsSync(opts.frames) || !statSync(opts.frames).isDirectory()) throw new UsageError(`frames root ${opts.frames} is not a folder`);
   const parsed: Parsed =
     format === 'kinetics' ? parseKinetics(opts)

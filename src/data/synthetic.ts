@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { hostTensor, type HostTensor } from '../tensor/index.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { oneOf } from '../util/check.js';
 import { DATASET_MANIFEST, type DatasetManifest } from './dataset-config.js';
 import { encodeJpeg, makeImage, type Image } from './image.js';
 import { formatListFile, type VideoRecord } from './list-file.js';
@@ -56,7 +57,7 @@ export const NEW_MOTION_CLASSES: readonly SyntheticClass[] = Object.freeze(['orb
 export function parseSyntheticClasses(names: readonly string[]): SyntheticClass[] {
   if (names.length < 2) throw UsageError.expected('--classes', 'at least two class names', names.join(','));
   for (const n of names) {
-    if (!(n in SYNTHETIC_CLASSES)) throw new UsageError(`Unsupported class: ${n}. Must be one of [${ALL_SYNTHETIC_CLASSES}]`);
+    oneOf('class', n, SYNTHETIC_CLASSES);
   }
   if (new Set(names).size !== names.length) throw UsageError.expected('--classes', 'distinct class names', names.join(','));
   return names as SyntheticClass[];
@@ -123,7 +124,7 @@ export function renderSyntheticClip(cls: SyntheticClass, opts: SyntheticClipOpti
   if (!Number.isInteger(size) || size < 16) throw UsageError.expected('size', 'an integer >= 16', size);
   if (!Number.isInteger(frames) || frames < 2) throw UsageError.expected('frames', 'an integer >= 2', frames);
   const spec = SYNTHETIC_CLASSES[cls];
-  if (!spec) throw new UsageError(`Unsupported class: ${cls}. Must be one of [${ALL_SYNTHETIC_CLASSES}]`);
+  if (!spec) throw UsageError.unsupported('class', cls, ALL_SYNTHETIC_CLASSES);
   const rng = new RandomState(seed >>> 0);
   const bg0 = randomColour(rng);
   const bg1 = bg0.map((v) => Math.max(0, Math.min(255, v + rng.randint(-60, 61))));

@@ -6,6 +6,8 @@
 import { UsageError } from '../errors.js';
 import { hostTensor, type HostTensor } from '../tensor/index.js';
 import { centerCropOffset, scaledSize } from '../util/crop-geometry.js';
+import { positiveInt } from '../util/check.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { cropImage, flipImage, invertImage, resizeBilinear, type Image } from './image.js';
 import { normalizeRgbSimd } from './pixel-kernels.js';
 import type { Modality } from './list-file.js';
@@ -16,10 +18,7 @@ export interface GroupTransform {
   apply(group: readonly Image[], rng: RandomState): Promise<Image[]>;
 }
 
-/** ImageNet mean, the RGB normalisation of every backbone TSM uses (ResNet, MobileNetV2). */
-export const IMAGENET_MEAN: readonly number[] = Object.freeze([0.485, 0.456, 0.406]);
-/** ImageNet std. */
-export const IMAGENET_STD: readonly number[] = Object.freeze([0.229, 0.224, 0.225]);
+export { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 
 /** The original's default `GroupMultiScaleCrop` scales. */
 export const MULTI_SCALE_CROP_SCALES: readonly number[] = Object.freeze([1, 0.875, 0.75, 0.66]);
@@ -38,7 +37,7 @@ function sameSize(group: readonly Image[]): { width: number; height: number } {
 /** Rescales so the shorter side is `size` (bilinear), as `GroupScale(size)` / torchvision `Resize(size)`. */
 export class GroupScale implements GroupTransform {
   constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size <= 0) throw UsageError.expected('GroupScale size', 'a positive integer', size);
+    positiveInt('GroupScale size', size);
   }
 
   async apply(group: readonly Image[]): Promise<Image[]> {
@@ -52,7 +51,7 @@ export class GroupScale implements GroupTransform {
 /** Crops the centre `size` x `size` (torchvision `CenterCrop`, offsets rounded half-to-even as Python's `round`). */
 export class GroupCenterCrop implements GroupTransform {
   constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size <= 0) throw UsageError.expected('GroupCenterCrop size', 'a positive integer', size);
+    positiveInt('GroupCenterCrop size', size);
   }
 
   async apply(group: readonly Image[]): Promise<Image[]> {
@@ -226,7 +225,7 @@ const BUILDERS: { readonly [K in TransformSpec['op']]: (s: Extract<TransformSpec
 export function buildTransforms(specs: readonly TransformSpec[]): GroupCompose {
   return new GroupCompose(specs.map((s) => {
     const build = BUILDERS[s.op] as ((x: TransformSpec) => GroupTransform) | undefined;
-    if (!build) throw new UsageError(`Unsupported transform: ${(s as { op: unknown }).op}. Must be one of [${Object.keys(BUILDERS)}]`);
+    if (!build) throw UsageError.unsupported('transform', (s as { op: unknown }).op, Object.keys(BUILDERS));
     return build(s);
   }));
 }

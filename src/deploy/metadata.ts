@@ -4,6 +4,7 @@
  * so an exported file is self-contained. Browser-safe (no Node imports).
  */
 import { UsageError } from '../errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { JESTER_LABELS, numberedLabels } from './labels.js';
 
 /** Metadata keys of an exported model. Values are strings; lists and sizes are JSON. */
@@ -81,10 +82,7 @@ export interface DeployInfo extends FramePreprocessing {
   readonly dynamicBatch: boolean;
 }
 
-/** ImageNet statistics, as the original `GroupNormalize` uses. */
-export const IMAGENET_MEAN: readonly number[] = Object.freeze([0.485, 0.456, 0.406]);
-/** See {@link IMAGENET_MEAN}. */
-export const IMAGENET_STD: readonly number[] = Object.freeze([0.229, 0.224, 0.225]);
+export { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 
 /** The original's `scale_size = crop_size * 256 // 224` (256 for 224). */
 export const scaleSizeFor = (cropSize: number): number => Math.floor((cropSize * 256) / 224);

@@ -5,7 +5,11 @@
  * previous two outputs agree. Browser-safe (no Node imports); the web demo and `tsm demo` share it.
  */
 import { UsageError } from '../errors.js';
+import { positiveInt } from '../util/check.js';
+import { type ClassScore, argmax, softmax, topK } from '../util/scores.js';
 import { isJesterLabels } from './labels.js';
+
+export { type ClassScore, argmax, softmax, topK } from '../util/scores.js';
 
 /** Rules of {@link OutputSmoother}. Every field is optional; {@link GENERIC_SMOOTHING} fills the gaps. */
 export interface SmoothingRules {
@@ -77,11 +81,6 @@ export function processOutput(idx: number, history: readonly number[], rules: Sm
   return [next[next.length - 1], next];
 }
 
-/** One class and its softmax score. */
-export interface ClassScore {
-  readonly index: number;
-  readonly score: number;
-}
 
 /** What {@link OutputSmoother.push} returns for one frame. */
 export interface SmoothedPrediction {
@@ -95,39 +94,11 @@ export interface SmoothedPrediction {
   readonly top: readonly ClassScore[];
 }
 
-/** Index of the largest value (the first one on ties, as `np.argmax`). */
-export function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
-}
-
-/** Numerically stable softmax. */
-export function softmax(logits: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < logits.length; i++) max = Math.max(max, logits[i]);
-  const out = new Float64Array(logits.length);
-  let sum = 0;
-  for (let i = 0; i < logits.length; i++) {
-    out[i] = Math.exp(logits[i] - max);
-    sum += out[i];
-  }
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
-  return out;
-}
-
-/** The `k` best classes of `scores`, best first. */
-export function topK(scores: ArrayLike<number>, k: number): ClassScore[] {
-  return Array.from(scores, (score, index) => ({ index, score }))
-    .sort((a, b) => b.score - a.score || a.index - b.index)
-    .slice(0, k);
-}
-
 function checkRules(r: Required<SmoothingRules>): void {
-  if (!Number.isInteger(r.logitWindow) || r.logitWindow < 1) throw UsageError.expected('logitWindow', 'a positive integer', r.logitWindow);
+  positiveInt('logitWindow', r.logitWindow);
   if (!Number.isInteger(r.maxHistLen) || r.maxHistLen < 2) throw UsageError.expected('maxHistLen', 'an integer >= 2', r.maxHistLen);
   if (!(r.softmaxThreshold >= 0 && r.softmaxThreshold < 1)) throw UsageError.expected('softmaxThreshold', 'a number in [0, 1)', r.softmaxThreshold);
-  if (!Number.isInteger(r.topK) || r.topK < 1) throw UsageError.expected('topK', 'a positive integer', r.topK);
+  positiveInt('topK', r.topK);
 }
 
 /**

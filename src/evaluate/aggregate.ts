@@ -6,6 +6,8 @@
  */
 import { ShapeError, UsageError } from '../errors.js';
 import { type HostTensor, hostTensor } from '../tensor/index.js';
+import { positiveInt } from '../util/check.js';
+import { softmax } from '../util/scores.js';
 
 /**
  * A batch of videos `[B, V·T·C·L, H, W]` (the loader's layout: view after view) as `[B·V, T·C·L, H, W]`, one row
@@ -24,14 +26,7 @@ export function splitViews<T extends HostTensor>(input: T, views: number): T {
 export function softmaxRows(x: Float64Array, numClass: number): Float64Array {
   for (let r = 0; r < x.length / numClass; r++) {
     const row = x.subarray(r * numClass, (r + 1) * numClass);
-    let max = -Infinity;
-    for (const v of row) if (v > max) max = v;
-    let sum = 0;
-    for (let c = 0; c < numClass; c++) {
-      row[c] = Math.exp(row[c] - max);
-      sum += row[c];
-    }
-    for (let c = 0; c < numClass; c++) row[c] /= sum;
+    softmax(row, row);
   }
   return x;
 }
@@ -54,7 +49,7 @@ export interface AverageViewsOptions {
  * @example averageViews(float32([6, 10]), 3) // 2 videos x 10 classes
  */
 export function averageViews(logits: HostTensor, views: number, opts: AverageViewsOptions = {}): Float32Array {
-  if (!Number.isInteger(views) || views < 1) throw UsageError.expected('views', 'a positive integer', views);
+  positiveInt('views', views);
   const s = logits.shape;
   if ((s.length !== 2 && s.length !== 3) || s[0] % views !== 0) {
     throw new ShapeError(`logits should be [B x ${views} views, num_class] or [B x ${views} views, T, num_class], got [${s.join(',')}]`);

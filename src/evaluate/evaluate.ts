@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { type TsnOverrides, TsnRunner, loadTsnCheckpoint } from '../models/load.js';
 import type { TSN } from '../models/tsn.js';
 import type { Device } from '../runtime/index.js';
+import { positiveInt } from '../util/check.js';
 import { type ProgressEvent, type ResolveWeightsOptions, resolveWeights } from '../zoo/index.js';
 import { averageViews, combineScores, splitViews } from './aggregate.js';
 import { AccuracyMeter, type Metrics, computeMetrics } from './metrics.js';
@@ -119,11 +120,6 @@ export interface EvaluationResult {
   readonly models: readonly Pick<TestModel, 'path' | 'summary'>[];
   readonly protocol: ResolvedProtocol;
 }
-
-const positiveInt = (name: string, v: number): number => {
-  if (!Number.isInteger(v) || v < 1) throw UsageError.expected(name, 'a positive integer', v);
-  return v;
-};
 
 /**
  * Evaluates one model or an ensemble on a dataset's test list, as test_models.py. Node only.

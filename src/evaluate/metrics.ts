@@ -4,39 +4,23 @@
  * bound" `mean(max(cf, axis=1) / cls_cnt)`. Pure functions; they run anywhere.
  */
 import { ShapeError, UsageError } from '../errors.js';
+import { positiveInt } from '../util/check.js';
+import { argmax, topK } from '../util/scores.js';
+
+export { argmax } from '../util/scores.js';
 
 /** The k of "top-5": 5, or the class count when there are fewer classes. */
 export const topKOf = (numClass: number, k = 5): number => Math.min(k, numClass);
 
-/**
- * The `k` best classes of one score row, best first; ties go to the lower class index (numpy's `argmax` picks the
- * first maximum).
- */
-export function topKIndices(row: ArrayLike<number>, k: number): number[] {
-  const best: number[] = [];
-  for (let c = 0; c < row.length; c++) {
-    const v = row[c];
-    if (best.length === k && !(v > row[best[k - 1]])) continue;
-    let at = best.length;
-    while (at > 0 && v > row[best[at - 1]]) at--;
-    best.splice(at, 0, c);
-    if (best.length > k) best.pop();
-  }
-  return best;
-}
+/** The `k` best classes of one score row, best first; ties go to the lower class index (see {@link topK}). */
+export const topKIndices = (row: ArrayLike<number>, k: number): number[] => topK(row, k).map((c) => c.index);
 
-/** Index of the largest score (the first one on ties), as `np.argmax`. */
-export function argmax(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let c = 1; c < row.length; c++) if (row[c] > row[best]) best = c;
-  return best;
-}
 
 /** Row `i` of a row-major `[N, numClass]` score matrix. */
 export const scoreRow = (scores: Float32Array, numClass: number, i: number): Float32Array => scores.subarray(i * numClass, (i + 1) * numClass);
 
 function checkScores(scores: Float32Array, labels: readonly number[], numClass: number): void {
-  if (!Number.isInteger(numClass) || numClass < 1) throw UsageError.expected('numClass', 'a positive integer', numClass);
+  positiveInt('numClass', numClass);
   if (scores.length !== labels.length * numClass) {
     throw new ShapeError(`scores hold ${scores.length} values, expected ${labels.length} videos x ${numClass} classes = ${labels.length * numClass}`);
   }

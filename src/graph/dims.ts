@@ -2,6 +2,7 @@
  * Tensor dimensions: a static size, or a symbolic one (`factor × symbol`, e.g. the batch `B` or `B*8` after
  * TSN folds segments into the batch). A small algebra is enough for TSM graphs: one symbol scaled by constants.
  */
+import { ShapeError } from '../errors.js';
 
 /** A symbolic dimension `factor * symbol` (factor may be fractional while a reshape is in progress). */
 export interface SymDim {
@@ -22,6 +23,27 @@ export const isStatic = (d: Dim): d is number => typeof d === 'number';
 
 /** True when every dimension is a number. */
 export const isStaticShape = (s: Shape): s is readonly number[] => s.every(isStatic);
+
+/** Options of {@link staticShape}. */
+export interface StaticShapeOptions {
+  /** The rank the value must have. */
+  readonly rank?: number;
+  /** Makes the error from its message, for a caller with its own error type. @default a ShapeError */
+  readonly error?: (message: string) => Error;
+}
+
+/**
+ * The dims of `v` when every one is static (and there are `rank` of them, when given).
+ * @param where what needs them, for the message
+ * @throws {ShapeError} `OnlineMobileNetV2.forward needs a static shape of rank 4 for "x", got [B,3,224,224]`
+ */
+export function staticShape(v: { readonly name: string; readonly shape: Shape }, where: string, opts: StaticShapeOptions = {}): number[] {
+  if ((opts.rank !== undefined && v.shape.length !== opts.rank) || !isStaticShape(v.shape)) {
+    const message = `${where} needs a static shape${opts.rank === undefined ? '' : ` of rank ${opts.rank}`} for "${v.name}", got ${shapeToString(v.shape)}`;
+    throw opts.error ? opts.error(message) : new ShapeError(message);
+  }
+  return [...v.shape];
+}
 
 /** Prints `B`, `B*8`, `B/2` or `3`. */
 export function dimToString(d: Dim): string {

@@ -6,6 +6,7 @@
 import { ShapeError } from '../errors.js';
 import type { DType, HostTensor } from '../tensor/index.js';
 import { type Dim, type Shape, dimEquals, isStatic, shapeProduct, shapeToString, sym } from './dims.js';
+import { attrInt, attrInts, attrString } from './attrs.js';
 import type { AttrValue, Attrs, Value } from './ir.js';
 import { DTYPE_OF_ONNX } from './opset.js';
 
@@ -43,19 +44,6 @@ function input(ctx: InferContext, i: number): InputInfo {
   const x = ctx.inputs[i];
   if (!x) return fail(ctx, `input ${i} is required`);
   return x;
-}
-
-export function attrInt(attrs: Attrs, name: string, dflt: number): number {
-  const a = attrs[name] as AttrValue | undefined;
-  return a && 'i' in a ? a.i : dflt;
-}
-export function attrInts(attrs: Attrs, name: string): readonly number[] | undefined {
-  const a = attrs[name] as AttrValue | undefined;
-  return a && 'ints' in a ? a.ints : undefined;
-}
-export function attrFloat(attrs: Attrs, name: string, dflt: number): number {
-  const a = attrs[name] as AttrValue | undefined;
-  return a && 'f' in a ? a.f : dflt;
 }
 
 /** The integer contents of a constant input (Reshape shape, Slice starts...). */
@@ -410,7 +398,7 @@ const softmaxCrossEntropy: ShapeRule = (ctx) => {
   if (scores.shape.length !== 2 || labels.shape.length !== 1 || !dimEquals(scores.shape[0], labels.shape[0])) {
     fail(ctx, `expected scores [N, C] and labels [N], got ${shapeToString(scores.shape)} and ${shapeToString(labels.shape)}`);
   }
-  const red = (ctx.attrs.reduction as { s: string } | undefined)?.s ?? 'mean';
+  const red = attrString(ctx.attrs, 'reduction', 'mean');
   const res: OutputInfo[] = [{ dtype: scores.dtype, shape: red === 'none' ? [scores.shape[0]] : [] }];
   if (ctx.numOutputs > 1) res.push({ dtype: scores.dtype, shape: scores.shape });
   return res;

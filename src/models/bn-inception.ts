@@ -20,6 +20,7 @@
 import { ShapeError, UsageError } from '../errors.js';
 import { type GraphBuilder, type Value, shapeToString } from '../graph/index.js';
 import { AvgPool, BatchNorm2d, Conv2d, Dropout, Linear, MaxPool, Module, ReLU } from '../nn/index.js';
+import { positiveInt } from '../util/check.js';
 import { TemporalShift } from './temporal-shift.js';
 
 /** TSN's input settings for BN-Inception (from `pretrained_settings` and `ops/models.py`). */
@@ -132,7 +133,7 @@ export class BNInception extends Module {
   constructor(opts: BNInceptionOptions = {}) {
     super();
     const numClasses = opts.numClasses ?? 1000;
-    if (!Number.isInteger(numClasses) || numClasses < 1) throw UsageError.expected('numClasses', 'a positive integer', numClasses);
+    positiveInt('numClasses', numClasses);
     // Registration order is the original _build_features order, so stateDict() lists keys as PyTorch does.
     this.addConvBn('conv1_7x7_s2', 'conv1_relu_7x7', conv(3, 64, 7, 2, 3));
     this.add('pool1_3x3_s2', maxPool3(2));
@@ -152,8 +153,8 @@ export class BNInception extends Module {
    *   `_block_2`); use `'block'`
    */
   buildTemporalOps(nSegment: number, isTemporalShift = '0'.repeat(12), shiftDiv = 8): this {
-    if (!Number.isInteger(nSegment) || nSegment < 1) throw UsageError.expected('n_segment', 'a positive integer', nSegment);
-    if (!Number.isInteger(shiftDiv) || shiftDiv < 1) throw UsageError.expected('shift_div', 'a positive integer', shiftDiv);
+    positiveInt('n_segment', nSegment);
+    positiveInt('shift_div', shiftDiv);
     const mask = isTemporalShift === 'block' || isTemporalShift === 'blockres' ? '1'.repeat(12) : isTemporalShift;
     if (!/^[01]{12}$/.test(mask)) {
       throw UsageError.expected('BNInception shift place', "'block', 'blockres' or 12 characters of 0/1", isTemporalShift);

@@ -5,11 +5,10 @@
  * do. `_online` (our addition) marks a uni-directional shift (`tsm train --online-shift`).
  */
 import { UsageError } from '../errors.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 import { CONSENSUS_TYPES, type ConsensusType } from './consensus.js';
 import { SHIFT_PLACES, type ShiftMode, type ShiftPlace } from './temporal-shift.js';
 
-const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
 /** What TSN needs to know about a backbone: its family, feature width and input normalization (RGB). */
 export interface ArchInfo {
@@ -48,7 +47,7 @@ export type Arch = keyof typeof ARCHS;
 export function parseArch(name: string): Arch {
   const key = name.toLowerCase().replace(/[-_]/g, '');
   const hit = (Object.keys(ARCHS) as Arch[]).find((a) => a.toLowerCase() === key);
-  if (!hit) throw new UsageError(`Unsupported arch: ${name}. Must be one of [${Object.keys(ARCHS).join(', ')}]`);
+  if (!hit) throw UsageError.unsupported('arch', name, Object.keys(ARCHS));
   return hit;
 }
 
@@ -135,7 +134,7 @@ export function parseCheckpointName(path: string): NameConfig {
     if (!Number.isInteger(div) || div < 1) throw new UsageError(`checkpoint name ${basename(path)}: shift token "${rest[shiftAt]}" should be shift<div>, e.g. shift8`);
     out.shiftDiv = div;
     const place = rest[shiftAt + 1];
-    if (!(place in SHIFT_PLACES)) throw new UsageError(`checkpoint name ${basename(path)}: shift place "${place}" must be one of [${Object.keys(SHIFT_PLACES).join(', ')}]`);
+    if (!Object.hasOwn(SHIFT_PLACES, place)) throw UsageError.unsupported('shift place', place, Object.keys(SHIFT_PLACES), `(checkpoint name ${basename(path)})`);
     out.shiftPlace = place as ShiftPlace;
     if (rest[shiftAt + 2] === 'online') out.shiftMode = 'online';
   }

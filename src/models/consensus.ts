@@ -1,9 +1,9 @@
 /**
  * Segment consensus, mirroring TSM's `ops/basic_ops.py` `ConsensusModule`: how TSN fuses per-segment scores.
  */
-import { UsageError } from '../errors.js';
 import type { GraphBuilder, Value } from '../graph/index.js';
 import { Module } from '../nn/index.js';
+import { oneOf } from '../util/check.js';
 
 /** Consensus types. `rnn` is accepted as the original does, and means `identity`. */
 export const CONSENSUS_TYPES = Object.freeze({ avg: 'avg', identity: 'identity', rnn: 'rnn' } as const);
@@ -22,10 +22,7 @@ export class ConsensusModule extends Module {
     readonly dim = 1,
   ) {
     super();
-    if (!(consensusType in CONSENSUS_TYPES)) {
-      throw new UsageError(`Unsupported consensus type: ${String(consensusType)}. Must be one of [${Object.keys(CONSENSUS_TYPES).join(', ')}]`);
-    }
-    this.consensusType = consensusType === 'avg' ? 'avg' : 'identity';
+    this.consensusType = oneOf('consensus type', consensusType, CONSENSUS_TYPES) === 'avg' ? 'avg' : 'identity';
   }
 
   forward(g: GraphBuilder, x: Value): Value {

@@ -10,7 +10,7 @@ import { type Device, type Session, type SessionOptions, createSession } from '.
 import { type HostTensor, toFloat32 } from '../tensor/index.js';
 import { ARCHS, type Arch, type Modality, type NameConfig, channelsPerFrame, checkpointStem, defaultNewLength, parseArch, parseCheckpointName } from './config.js';
 import { inferMobileNetV2WidthMult, mobileNetV2Channels } from './mobilenet-v2.js';
-import { RESNET_ARCHS } from './resnet.js';
+import { RESNET_ARCHS, isBottleneckResNet } from './resnet.js';
 import type { ShiftMode, ShiftPlace } from './temporal-shift.js';
 import { TSN, type TsnOptions, buildTsnGraph } from './tsn.js';
 
@@ -257,7 +257,7 @@ function checkAgainstWeights(file: string, f: StateDictFacts, sources: Partial<R
   }
   const wanted = ARCHS[c.arch].family;
   // make_non_local keeps 4 blocks of layer2 and 6 of layer3, so every Bottleneck ResNet with NL looks like resnet50
-  const sameResnet = f.arch === c.arch || (c.nonLocal && f.arch === 'resnet50' && ARCHS[c.arch].featureDim === 2048);
+  const sameResnet = f.arch === c.arch || (c.nonLocal && f.arch === 'resnet50' && isBottleneckResNet(c.arch));
   if (wanted !== f.family || (f.family === 'resnet' && f.arch !== undefined && !sameResnet)) {
     throw new CheckpointError('TSM_CHECKPOINT_ARCH', `${file} holds a ${f.arch ?? f.family} but the model is ${c.arch} (${from('baseModel')}); pass --arch ${f.arch ?? f.family}`);
   }

@@ -15,10 +15,12 @@
  * blocks, so its weights give here the per-frame scores it gives offline.
  */
 import { CheckpointError, ShapeError, UsageError } from '../errors.js';
-import { type Graph, GraphBuilder, type Value } from '../graph/index.js';
+import { type Graph, GraphBuilder, type Value, staticShape } from '../graph/index.js';
 import { type BatchNorm2d, Conv2d, Linear, Module, Sequential } from '../nn/index.js';
 import { InvertedResidual, inferMobileNetV2WidthMult, invertedResidualConv, mobileNetV2Features, mobileNetV2LastChannel } from './mobilenet-v2.js';
 import { type HostTensor, float32 } from '../tensor/index.js';
+import { positiveInt } from '../util/check.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
 
 
 /**
@@ -58,17 +60,9 @@ export class InvertedResidualWithShift extends Module {
 
   /** Without a buffer (a single frame from zero state): the cached channels are zeros. */
   forward(g: GraphBuilder, x: Value): Value {
-    const [n, c, h, w] = staticShape(x, 'InvertedResidualWithShift.forward');
+    const [n, c, h, w] = staticShape(x, 'InvertedResidualWithShift.forward', { rank: 4 });
     return this.forwardShift(g, x, zeroBuffer(g, [n, InvertedResidualWithShift.bufferChannels(c), h, w]))[0];
   }
-}
-
-/** The shape of a rank-4 value whose dims must all be static. */
-function staticShape(x: Value, where: string): [number, number, number, number] {
-  if (x.rank !== 4 || !x.shape.every((d): d is number => typeof d === 'number')) {
-    throw new ShapeError(`${where} needs a static [N,C,H,W] input, got ${x.name} of rank ${x.rank}`);
-  }
-  return x.shape as unknown as [number, number, number, number];
 }
 
 /** A zero-filled float32 constant (a shift buffer at the start of a stream). */
@@ -115,7 +109,7 @@ export class OnlineMobileNetV2 extends Module {
     super();
     this.numClasses = opts.numClasses ?? 1000;
     this.widthMult = opts.widthMult ?? 1;
-    if (!Number.isInteger(this.numClasses) || this.numClasses < 1) throw UsageError.expected('numClasses', 'a positive integer', this.numClasses);
+    positiveInt('numClasses', this.numClasses);
     if (!(this.widthMult > 0)) throw UsageError.expected('widthMult', 'a positive number', this.widthMult);
     this.lastChannel = mobileNetV2LastChannel(this.widthMult);
     this.features = mobileNetV2Features(this.widthMult, (b) => {
@@ -175,15 +169,15 @@ export class OnlineMobileNetV2 extends Module {
 
   /** A single frame from zero buffers (the first step of a stream); returns the logits. */
   forward(g: GraphBuilder, x: Value): Value {
-    const [n, , h, w] = staticShape(x, 'OnlineMobileNetV2.forward');
+    const [n, , h, w] = staticShape(x, 'OnlineMobileNetV2.forward', { rank: 4 });
     return this.forwardStep(g, x, this.bufferShapes(h, w, n).map((s) => zeroBuffer(g, s))).logits;
   }
 }
 
 /** ImageNet normalization of the online demo (`GroupNormalize` after `ToTorchFormatTensor(div=True)`), RGB. */
-export const ONLINE_INPUT_MEAN: readonly number[] = Object.freeze([0.485, 0.456, 0.406]);
+export const ONLINE_INPUT_MEAN: readonly number[] = IMAGENET_MEAN;
 /** See {@link ONLINE_INPUT_MEAN}. */
-export const ONLINE_INPUT_STD: readonly number[] = Object.freeze([0.229, 0.224, 0.225]);
+export const ONLINE_INPUT_STD: readonly number[] = IMAGENET_STD;
 
 /** Graph value names of the step graph. */
 export const ONLINE_STEP_NAMES = Object.freeze({
@@ -221,7 +215,7 @@ export function resolveInputSize(inputSize: number | readonly [number, number] =
 export function buildOnlineStepGraph(model: OnlineMobileNetV2, opts: OnlineStepGraphOptions = {}): Graph {
   const [h, w] = resolveInputSize(opts.inputSize);
   const batch = opts.batch ?? 1;
-  if (!Number.isInteger(batch) || batch < 1) throw UsageError.expected('batch', 'a positive integer', batch);
+  positiveInt('batch', batch);
   const g = new GraphBuilder({ name: 'tsm_online_mobilenet_v2', opset: opts.opset });
   const shapes = model.bufferShapes(h, w, batch);
   const frame = g.input(ONLINE_STEP_NAMES.frame, 'float32', [batch, 3, h, w]);

@@ -100,6 +100,9 @@ export const RESNET_ARCHS = Object.freeze({
 /** One of {@link RESNET_ARCHS}. */
 export type ResNetArch = keyof typeof RESNET_ARCHS;
 
+/** True when `arch` names a ResNet of {@link Bottleneck} blocks (50/101/152), the ones non-local blocks can wrap. */
+export const isBottleneckResNet = (arch: string): boolean => Object.hasOwn(RESNET_ARCHS, arch) && RESNET_ARCHS[arch as ResNetArch].block === Bottleneck;
+
 /** Options of {@link ResNet} and the `resnetNN()` factories. */
 export interface ResNetOptions {
   /** Classes of `fc`. @default 1000 */
@@ -175,7 +178,7 @@ export class ResNet extends Module {
 /** A ResNet of a named depth. @throws {UsageError} for an unknown name, listing the valid ones */
 export function resnet(arch: ResNetArch, opts: ResNetOptions = {}): ResNet {
   const spec = RESNET_ARCHS[arch] as (typeof RESNET_ARCHS)[ResNetArch] | undefined;
-  if (!spec) throw new UsageError(`Unsupported ResNet: ${String(arch)}. Must be one of [${Object.keys(RESNET_ARCHS).join(', ')}]`);
+  if (!spec) throw UsageError.unsupported('ResNet', arch, Object.keys(RESNET_ARCHS));
   return new ResNet(spec.block, spec.layers, opts);
 }
 

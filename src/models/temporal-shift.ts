@@ -3,6 +3,7 @@
  * movement over the segment axis: no parameters and zero FLOPs (Slice, Pad, Concat, Reshape, MaxPool only).
  */
 import { ShapeError, UsageError } from '../errors.js';
+import { oneOf, positiveInt } from '../util/check.js';
 import { type GraphBuilder, type Value, isStatic, shapeToString } from '../graph/index.js';
 import { Module, Sequential } from '../nn/index.js';
 import { BasicBlock, Bottleneck, type ResNet } from './resnet.js';
@@ -49,9 +50,9 @@ export class TemporalShift extends Module {
   ) {
     super();
     this.net = net;
-    if (!Number.isInteger(nSegment) || nSegment < 1) throw UsageError.expected('n_segment', 'a positive integer', nSegment);
-    if (!Number.isInteger(foldDiv) || foldDiv < 1) throw UsageError.expected('shift_div', 'a positive integer', foldDiv);
-    if (!(mode in SHIFT_MODES)) throw new UsageError(`Unsupported shift mode: ${String(mode)}. Must be one of [${Object.keys(SHIFT_MODES).join(', ')}]`);
+    positiveInt('n_segment', nSegment);
+    positiveInt('shift_div', foldDiv);
+    oneOf('shift mode', mode, SHIFT_MODES);
     // NOTE: the original raises NotImplementedError for inplace=True; the out-of-place shift below computes the
     // same values, so the flag is only recorded.
   }
@@ -158,7 +159,7 @@ export class TemporalPool extends Module {
  * @throws {UsageError} for an unknown place, or a segment count that pools to 0
  */
 export function makeTemporalShift(net: ResNet, nSegment: number, nDiv = 8, place: ShiftPlace = 'blockres', temporalPool = false, mode: ShiftMode = 'bidirectional'): void {
-  if (!(place in SHIFT_PLACES)) throw new UsageError(`Unsupported shift place: ${String(place)}. Must be one of [${Object.keys(SHIFT_PLACES).join(', ')}]`);
+  oneOf('shift place', place, SHIFT_PLACES);
   const half = Math.floor(nSegment / 2);
   const segments = temporalPool ? [nSegment, half, half, half] : [nSegment, nSegment, nSegment, nSegment];
   if (segments[3] <= 0) throw UsageError.expected('num_segments with temporal pooling', 'at least 2', nSegment);

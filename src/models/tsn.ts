@@ -3,6 +3,7 @@
  * temporal shift / temporal pooling / non-local blocks inside it, a new classifier, and a segment consensus.
  */
 import { ShapeError, UsageError } from '../errors.js';
+import { oneOf, positiveInt } from '../util/check.js';
 import { type Graph, GraphBuilder, type Value, isStatic, shapeToString, sym } from '../graph/index.js';
 import { Conv2d, Dropout, Linear, Module } from '../nn/index.js';
 import { BNInception, shiftBNInception } from './bn-inception.js';
@@ -10,7 +11,7 @@ import { ARCHS, type Arch, type ArchInfo, type Modality, MODALITIES, channelsPer
 import { CONSENSUS_TYPES, ConsensusModule, type ConsensusType } from './consensus.js';
 import { InvertedResidual, MobileNetV2 } from './mobilenet-v2.js';
 import { makeNonLocal } from './non-local.js';
-import { ResNet, resnet } from './resnet.js';
+import { ResNet, isBottleneckResNet, resnet } from './resnet.js';
 import { SHIFT_MODES, SHIFT_PLACES, type ShiftMode, type ShiftPlace, TemporalShift, makeTemporalPool, makeTemporalShift } from './temporal-shift.js';
 
 /** Options of {@link TSN}, named as the original constructor's arguments (camelCase). */
@@ -66,21 +67,12 @@ export type TsnConfig = Required<Omit<TsnOptions, 'baseModel'>> & { readonly bas
 /** A backbone as TSN uses it: a module with a replaceable last layer of known input width. */
 export type Backbone = ResNet | MobileNetV2 | BNInception;
 
-const positiveInt = (name: string, v: number): number => {
-  if (!Number.isInteger(v) || v < 1) throw UsageError.expected(name, 'a positive integer', v);
-  return v;
-};
-
 /** Applies the original's defaults and checks every option. @throws {UsageError} naming the bad option */
 export function resolveTsnOptions(o: TsnOptions): TsnConfig {
-  const modality = o.modality ?? 'RGB';
-  if (!(modality in MODALITIES)) throw new UsageError(`Unsupported modality: ${String(modality)}. Must be one of [${Object.keys(MODALITIES).join(', ')}]`);
-  const consensusType = o.consensusType ?? 'avg';
-  if (!(consensusType in CONSENSUS_TYPES)) throw new UsageError(`Unsupported consensus type: ${String(consensusType)}. Must be one of [${Object.keys(CONSENSUS_TYPES).join(', ')}]`);
-  const shiftPlace = o.shiftPlace ?? 'blockres';
-  if (!(shiftPlace in SHIFT_PLACES)) throw new UsageError(`Unsupported shift place: ${String(shiftPlace)}. Must be one of [${Object.keys(SHIFT_PLACES).join(', ')}]`);
-  const shiftMode = o.shiftMode ?? 'bidirectional';
-  if (!(shiftMode in SHIFT_MODES)) throw new UsageError(`Unsupported shift mode: ${String(shiftMode)}. Must be one of [${Object.keys(SHIFT_MODES).join(', ')}]`);
+  const modality = oneOf('modality', o.modality ?? 'RGB', MODALITIES);
+  const consensusType = oneOf('consensus type', o.consensusType ?? 'avg', CONSENSUS_TYPES);
+  const shiftPlace = oneOf('shift place', o.shiftPlace ?? 'blockres', SHIFT_PLACES);
+  const shiftMode = oneOf('shift mode', o.shiftMode ?? 'bidirectional', SHIFT_MODES);
   const dropout = o.dropout ?? 0.8;
   if (!(dropout >= 0 && dropout < 1)) throw UsageError.expected('dropout', 'a probability in [0, 1)', dropout);
   const cfg: TsnConfig = {
@@ -114,7 +106,7 @@ export function resolveTsnOptions(o: TsnOptions): TsnConfig {
     if (cfg.numSegments % 2 !== 0) throw UsageError.expected('num_segments with temporal_pool', 'an even number', cfg.numSegments);
   }
   if (cfg.shiftMode === 'online') checkOnlineShift(cfg);
-  if (cfg.nonLocal && family === 'resnet' && ARCHS[cfg.baseModel].featureDim !== 2048) {
+  if (cfg.nonLocal && family === 'resnet' && !isBottleneckResNet(cfg.baseModel)) {
     throw new UsageError(`non_local needs a Bottleneck ResNet (resnet50/101/152); ${cfg.baseModel} has BasicBlocks without bn3, which the original's NL3DWrapper cannot wrap either`);
   }
   return cfg;

@@ -2,6 +2,7 @@
  * Execution devices. The user-facing name is mapped to onnxruntime execution providers in one place.
  */
 import { UsageError } from '../errors.js';
+import { oneOf } from '../util/check.js';
 
 /** Devices a model can run on. `cpu`/`cuda` are Node only; `wasm`/`webgpu` browser only; `auto` picks. */
 export const DEVICES = Object.freeze({ auto: 'auto', cpu: 'cpu', cuda: 'cuda', wasm: 'wasm', webgpu: 'webgpu' } as const);
@@ -11,8 +12,7 @@ export type Device = keyof typeof DEVICES;
 
 /** Parses a device name, listing the valid ones on error. */
 export function parseDevice(name: string): Device {
-  if (Object.hasOwn(DEVICES, name)) return name as Device;
-  throw new UsageError(`Unsupported device: ${name}. Must be one of [${Object.keys(DEVICES).join(', ')}]`);
+  return oneOf('device', name, DEVICES);
 }
 
 /** An onnxruntime execution provider entry (a name or `{ name, ...options }`). */

@@ -7,8 +7,7 @@
  * depthwise Conv of a finished graph (the forward's, the stride-1 input gradient's and the weight gradient's
  * grouped-conv trick) into ReorderInput -> nchwc Conv -> ReorderOutput. Node only (it probes the runtime).
  */
-import { type Graph, type Node, Value } from '../graph/index.js';
-import { attrInt } from '../graph/shape-inference.js';
+import { type Graph, type Node, Value, attrInt, attrString } from '../graph/index.js';
 import { createSession } from '../runtime/index.js';
 import { type HostTensor, hostTensor } from '../tensor/index.js';
 
@@ -51,7 +50,7 @@ function eligible(node: Node, block: number): boolean {
   if (!x || !w || x.dtype !== 'float32' || x.rank !== 4 || w.rank !== 4) return false;
   const c = x.shape[1];
   const [o, cg] = w.shape;
-  const autoPad = (node.attrs.auto_pad as { s: string } | undefined)?.s;
+  const autoPad = attrString(node.attrs, 'auto_pad', undefined);
   return typeof c === 'number' && cg === 1 && o === c && attrInt(node.attrs, 'group', 1) === c && c % block === 0 && (!autoPad || autoPad === 'NOTSET');
 }
 

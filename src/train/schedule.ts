@@ -35,7 +35,7 @@ export function learningRateAt(epoch: number, opts: ScheduleOptions): number {
     return opts.lr * 0.1 ** passed;
   }
   if (type === 'cos') return 0.5 * opts.lr * (1 + Math.cos((Math.PI * epoch) / (opts.epochs ?? 120)));
-  throw new UsageError(`Unsupported lr_type: ${String(type)}. Must be one of [${Object.keys(LR_TYPES).join(', ')}]`);
+  throw UsageError.unsupported('lr_type', type, Object.keys(LR_TYPES));
 }
 
 /**

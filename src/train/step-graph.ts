@@ -9,6 +9,7 @@ import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type No
 import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
 import { mixSeed, mulberry32 } from '../data/random.js';
 import { type HostTensor, hostTensor, numel } from '../tensor/index.js';
+import { positiveInt } from '../util/check.js';
 import { type SGD, emitSgdUpdate } from './sgd.js';
 
 /** Options of {@link buildTrainStepGraph} (and of the Node runner, `TrainStep.create`). */
@@ -182,7 +183,7 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   const g = new StepGraphBuilder({ name: 'train_step', paramMode: 'input', opset: opts.opset });
   const x = g.input('input', 'float32', shape);
   const batch = opts.batch ?? shape[0];
-  if (!Number.isInteger(batch) || batch < 1) throw UsageError.expected('batch', 'a positive integer', batch);
+  positiveInt('batch', batch);
   const labels = g.input('labels', 'int64', [batch]);
   g.foldBn = opts.foldBatchNorm ?? true;
   if (opts.frozenAsConstants) {

@@ -245,7 +245,7 @@ export function findZooEntry(name: string, zoo: readonly ZooEntry[] = ZOO): ZooE
 export function getZooEntry(name: string): ZooEntry {
   const entry = findZooEntry(name);
   if (!entry) {
-    throw new UsageError(`unknown zoo model "${name}". Must be one of [${ZOO.map((e) => e.name).join(', ')}] (see \`tsm zoo\`)`);
+    throw UsageError.unsupported('zoo model', name, ZOO.map((e) => e.name), '(see `tsm zoo`)');
   }
   return entry;
 }

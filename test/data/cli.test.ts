@@ -27,7 +27,7 @@ test('make-synthetic writes the standard layout; bad flags exit 2', () => {
   assert.equal(JSON.parse(readFileSync(join(out, 'dataset.json'), 'utf8')).flip, false);
   const bad = tsm('make-synthetic', out, '--classes', 'left,sideways', '--clips', '2');
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /error TSM_USAGE: Unsupported class: sideways\. Must be one of \[right,left/);
+  assert.match(bad.stderr, /error TSM_USAGE: Unsupported class: sideways\. Must be one of \[right, left/);
 });
 
 test('make-lists builds lists from class folders and from Something-Something v2 JSON', () => {

@@ -31,7 +31,7 @@ test('resolveDataset takes the root from the option or TSM_DATA_ROOT and reads c
   assert.equal(k.numClasses, 400);
   assert.throws(() => resolveDataset('kinetics', 'RGB', { env: {} }), (e: unknown) => e instanceof UsageError && /--root-path/.test(e.message));
   assert.throws(() => resolveDataset('kinetics', 'Flow', { rootPath: root }), /one of RGB/);
-  assert.throws(() => resolveDataset('nope', 'RGB', { rootPath: root }), /Unknown dataset nope\. Must be one of \[ucf101, hmdb51/);
+  assert.throws(() => resolveDataset('nope', 'RGB', { rootPath: root }), /Unsupported dataset: nope\. Must be one of \[ucf101, hmdb51, .*\] or a folder with a /);
 });
 
 test('custom datasets: registered by name, or a folder with dataset.json', () => {

@@ -140,7 +140,7 @@ test('bad input: unknown dataset (2), malformed list line (1), label out of rang
   const common = ['--input-size', String(INPUT_SIZE), '-j', '0', '--output', join(fx.dir, 'bad')];
   const unknown = tsm('test', 'no-such-dataset', '--weights', fx.weights, ...common);
   assert.equal(unknown.status, 2);
-  assert.match(unknown.stderr, /error TSM_USAGE: Unknown dataset no-such-dataset\. Must be one of \[ucf101, hmdb51, something, somethingv2, jester, kinetics/);
+  assert.match(unknown.stderr, /error TSM_USAGE: Unsupported dataset: no-such-dataset\. Must be one of \[ucf101, hmdb51, something, somethingv2, jester, kinetics/);
 
   const malformed = join(fx.dir, 'malformed.txt');
   writeFileSync(malformed, 'left/left_00000 12 0\nright/right_00000 twelve 1\n');

@@ -55,7 +55,7 @@ test('parseCheckpointName: unreleased names, suffixes, and names that say nothin
   assert.deepEqual(parseCheckpointName('ckpt.best.pth.tar'), {});
   assert.equal(checkpointStem('/a/b/TSM_x.pth.tar'), 'TSM_x');
   assert.throws(() => parseCheckpointName('TSM_kinetics_RGB_resnext101_avg_segment8_e1.pth'), /Unsupported arch: resnext101\. Must be one of \[resnet18, .*BNInception\]/);
-  assert.throws(() => parseCheckpointName('TSM_kinetics_RGB_resnet50_shift8_middle_avg_segment8_e1.pth'), /shift place "middle"/);
+  assert.throws(() => parseCheckpointName('TSM_kinetics_RGB_resnet50_shift8_middle_avg_segment8_e1.pth'), /Unsupported shift place: middle\. Must be one of \[blockres, block\] \(checkpoint name TSM_kinetics_RGB_resnet50_shift8_middle_avg_segment8_e1\.pth\)/);
 });
 
 test('parseArch accepts the original spellings case-insensitively', () => {

@@ -2,8 +2,7 @@
  * BatchNormalization in training mode (batch statistics) and in eval mode (running statistics: frozen layers
  * under partial BN, where only x gets a gradient).
  */
-import type { GraphBuilder, Value } from '../../graph/index.js';
-import { attrFloat, attrInt } from '../../graph/shape-inference.js';
+import { type GraphBuilder, type Value, attrFloat, attrInt } from '../../graph/index.js';
 import { AutodiffError } from '../errors.js';
 import { channelShape, prod, scalarLike, staticShape } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';

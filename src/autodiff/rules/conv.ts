@@ -7,8 +7,7 @@
  *   `[1, N*C, H, W]`, dY as the `[N*C, 1, Ho, Wo]` kernel, dilation = stride); otherwise channels-last im2col
  *   (k*k strided Slices concatenated on the channel axis) and one Gemm per group.
  */
-import type { Attrs, GraphBuilder, Value } from '../../graph/index.js';
-import { attrInt, attrInts } from '../../graph/shape-inference.js';
+import { type Attrs, type GraphBuilder, type Value, attrInt, attrInts } from '../../graph/index.js';
 import { AutodiffError } from '../errors.js';
 import { adjointPads, constLike, gridPositions, prod, staticShape } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';

@@ -2,8 +2,7 @@
  * Gemm and MatMul. Gemm's transposes are folded into the gradient Gemms' own trans flags, so no Transpose
  * node is emitted.
  */
-import type { Value } from '../../graph/index.js';
-import { attrFloat, attrInt } from '../../graph/shape-inference.js';
+import { type Value, attrFloat, attrInt } from '../../graph/index.js';
 import { scalarLike, sumToShape } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';
 

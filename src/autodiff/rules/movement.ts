@@ -3,8 +3,7 @@
  * Permute -> argsort): Slice -> Pad, Pad -> Slice, Concat -> Slices, Transpose -> inverse permutation,
  * Reshape -> Reshape back. So the temporal shift's gradient is the opposite shift.
  */
-import type { Value } from '../../graph/index.js';
-import { attrInt, attrInts } from '../../graph/shape-inference.js';
+import { type Value, attrInt, attrInts } from '../../graph/index.js';
 import { AutodiffError } from '../errors.js';
 import { constInput, normAxis, reshapeTo, staticShape, sumToShape, zeros } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';

@@ -4,8 +4,7 @@
  * NOTE: MaxUnpool is wrong where windows overlap (3x3 stride 2): two windows can pick the same input, and only
  * ScatterElements with reduction='add' sums both contributions, as PyTorch does.
  */
-import { type Node, type Value, isStatic } from '../../graph/index.js';
-import { attrInt, attrInts } from '../../graph/shape-inference.js';
+import { type Node, type Value, attrInt, attrInts, isStatic } from '../../graph/index.js';
 import { AutodiffError } from '../errors.js';
 import { adjointPads, constLike, expandTo, gridPositions, prod, scalarLike, staticShape, zeros } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';

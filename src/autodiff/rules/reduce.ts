@@ -2,8 +2,7 @@
  * ReduceSum / ReduceMean: the gradient is dy broadcast back over the reduced axes (divided by the count for
  * the mean). Axes come from the attribute (opset < 18) or the axes input.
  */
-import { type Dim, type Value, isStatic } from '../../graph/index.js';
-import { attrInt } from '../../graph/shape-inference.js';
+import { type Dim, type Value, attrInt, isStatic } from '../../graph/index.js';
 import { expandTo, reduceAxes, reshapeTo, scalarLike, staticShape } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';
 

@@ -1,8 +1,7 @@
 /**
  * Softmax and LogSoftmax over one axis (opset 13+ semantics), and Dropout through its mask.
  */
-import { ONNX_DTYPE, type Value } from '../../graph/index.js';
-import { attrInt } from '../../graph/shape-inference.js';
+import { ONNX_DTYPE, type Value, attrInt } from '../../graph/index.js';
 import { AutodiffError } from '../errors.js';
 import { constScalar, normAxis, scalarLike } from '../ops.js';
 import { type GradRule, firstGrad } from './types.js';
