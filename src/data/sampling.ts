@@ -4,6 +4,7 @@
  * them (`offsets + 1`).
  */
 import { UsageError } from '../errors.js';
+import { positiveInt } from '../util/check.js';
 import { RandomState } from './random.js';
 
 /** Options shared by the three samplers (the original's TSNDataSet arguments). */
@@ -25,9 +26,9 @@ export const DENSE_TEST_CLIPS = 10;
 
 function checked(numFrames: number, opts: SamplingOptions): { n: number; segs: number; newLength: number } {
   const { numSegments, newLength = 1 } = opts;
-  if (!Number.isInteger(numSegments) || numSegments < 1) throw UsageError.expected('numSegments', 'a positive integer', numSegments);
-  if (!Number.isInteger(newLength) || newLength < 1) throw UsageError.expected('newLength', 'a positive integer', newLength);
-  if (!Number.isInteger(numFrames) || numFrames < 1) throw UsageError.expected('numFrames', 'a positive integer', numFrames);
+  positiveInt('numSegments', numSegments);
+  positiveInt('newLength', newLength);
+  positiveInt('numFrames', numFrames);
   return { n: numFrames, segs: numSegments, newLength };
 }
 
