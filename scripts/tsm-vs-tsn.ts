@@ -94,7 +94,7 @@ async function clipLatencyRounds(weights: readonly string[], threads: number, ro
 async function complexity(weights: string): Promise<{ macs: number; params: number }> {
   const model = await loadTsn(weights);
   const graph = buildTsnGraph(model, { height: TRAIN.inputSize, width: TRAIN.inputSize, batch: 1 });
-  const params = model.namedParameters().reduce((n, [, p]) => n + numel(p.shape), 0);
+  const params = model.namedTensors().reduce((n, [, p]) => n + numel(p.shape), 0);
   return { macs: countMacs(graph).macs, params };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The data pipeline (issue #6): dataset configs and list files, TSN frame sampling, group transforms, the
+ * The data pipeline: dataset configs and list files, TSN frame sampling, group transforms, the
  * worker-thread loader, ffmpeg video decoding, frame extraction, list generation and the synthetic
  * temporal-order dataset. Node only (sharp, ffmpeg, worker_threads), except the pure helpers noted as such.
  *

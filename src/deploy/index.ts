@@ -1,5 +1,5 @@
 /**
- * Deployment (issue #8): `tsm export` (clip and online ONNX models with self-describing metadata), live
+ * Deployment: `tsm export` (clip and online ONNX models with self-describing metadata), live
  * recognition for `tsm demo`, and the pieces the browser demo shares (metadata, preprocessing, the online
  * stepper, the original demo's output smoothing). Node only as a whole; `./browser.js` is the browser-safe part.
  */

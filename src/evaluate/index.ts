@@ -1,5 +1,5 @@
 /**
- * Testing and prediction (issue #7): test_models.py as `evaluate` (single models and ensembles, 1/3/5/10 crops,
+ * Testing and prediction: test_models.py as `evaluate` (single models and ensembles, 1/3/5/10 crops,
  * twice and dense sampling, full-res, softmax), its metrics (top-1, top-5, mean class accuracy, confusion
  * matrix), score files that shards and ensembles merge from, reports (HTML, PNG, CSV submission), and `predict`
  * for video files and frame folders. Node only, except the pure functions noted as such.

@@ -299,7 +299,7 @@ function checkAgainstWeights(file: string, f: StateDictFacts, sources: Partial<R
 
 /** Renames keys so a checkpoint saved with the other classifier layout or temporal-pool layout fits `model`. */
 function reconcileKeys(sd: Map<string, HostTensor>, model: TSN): Map<string, HostTensor> {
-  const own = new Set(model.namedParameters().map(([k]) => k));
+  const own = new Set(model.namedTensors().map(([k]) => k));
   const out = new Map<string, HostTensor>();
   const last = `base_model.${model.base_model.lastLayerName}`;
   for (const [k, v] of sd) {

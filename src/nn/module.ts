@@ -64,15 +64,18 @@ export abstract class Module {
     return Object.entries(this).filter((e): e is [string, Module] => e[1] instanceof Module);
   }
 
-  /** Own parameters and buffers in declaration order. */
-  ownParameters(): [string, Parameter][] {
+  /** Own parameters and buffers (the fields holding a {@link Parameter}) in declaration order. */
+  ownTensors(): [string, Parameter][] {
     return Object.entries(this).filter((e): e is [string, Parameter] => e[1] instanceof Parameter);
   }
 
-  /** Every parameter and buffer with its full key, in state-dict order. */
-  namedParameters(prefix = ''): [string, Parameter][] {
-    const out: [string, Parameter][] = this.ownParameters().map(([n, p]) => [prefix + n, p]);
-    for (const [n, child] of this.namedChildren()) out.push(...child.namedParameters(`${prefix}${n}.`));
+  /**
+   * Every parameter and buffer with its full key, in state-dict order: torch's `named_parameters()` and
+   * `named_buffers()` together, as `state_dict()` lists them. Filter on `isBuffer` for the learnable ones.
+   */
+  namedTensors(prefix = ''): [string, Parameter][] {
+    const out: [string, Parameter][] = this.ownTensors().map(([n, p]) => [prefix + n, p]);
+    for (const [n, child] of this.namedChildren()) out.push(...child.namedTensors(`${prefix}${n}.`));
     return out;
   }
 
@@ -88,7 +91,7 @@ export abstract class Module {
    * parent); call once on the root after construction, and again after replacing a child. Returns `this`.
    */
   nameParameters(prefix = ''): this {
-    for (const [k, p] of this.namedParameters(prefix)) p.key = k;
+    for (const [k, p] of this.namedTensors(prefix)) p.key = k;
     for (const [, m] of this.namedModules()) for (const [n, child] of m.namedChildren()) child.#scope = m.childScope(n);
     return this;
   }
@@ -127,7 +130,7 @@ export abstract class Module {
 
   /** Keys → tensors, in PyTorch's order. */
   stateDict(): Map<string, HostTensor> {
-    return new Map(this.namedParameters().map(([k, p]) => [k, p.tensor]));
+    return new Map(this.namedTensors().map(([k, p]) => [k, p.tensor]));
   }
 
   /**
@@ -138,7 +141,7 @@ export abstract class Module {
   loadStateDict(sd: ReadonlyMap<string, HostTensor>, opts: LoadStateDictOptions = {}): LoadStateDictResult {
     const strict = opts.strict ?? true;
     const where = opts.source ? ` in ${opts.source}` : '';
-    const own = new Map(this.namedParameters());
+    const own = new Map(this.namedTensors());
     const missing = [...own.keys()].filter((k) => !sd.has(k));
     const unexpected = [...sd.keys()].filter((k) => !own.has(k));
     const mismatched: string[] = [];

@@ -48,7 +48,7 @@ export interface OnlineClipNetOptions {
  * `features[from..]`, global average pooling, dropout and the classifier of an {@link OnlineMobileNetV2} over
  * clips: input `[B*T, C, H, W]` (frames when `from` is 0, else cached features), output the per-clip average of
  * the per-frame logits `[B, numClasses]` (TSN's `avg` consensus).
- * NOTE: its parameters are the wrapped model's, under the model's own keys (`namedParameters()` and
+ * NOTE: its parameters are the wrapped model's, under the model's own keys (`namedTensors()` and
  * `namedModules()` delegate), so a training step built on it updates the online model in place.
  */
 export class OnlineClipNet extends Module {
@@ -74,8 +74,8 @@ export class OnlineClipNet extends Module {
     return this.#model;
   }
 
-  override namedParameters(prefix = ''): [string, Parameter][] {
-    return this.#model.namedParameters(prefix);
+  override namedTensors(prefix = ''): [string, Parameter][] {
+    return this.#model.namedTensors(prefix);
   }
 
   override namedModules(prefix = ''): [string, Module][] {
@@ -91,8 +91,8 @@ export class OnlineClipNet extends Module {
 
   /** The parameters a step trains: the blocks from {@link from} on and the classifier, BatchNorm included. */
   trainableParameters(): Parameter[] {
-    const own = new Set(this.#model.features.modules.slice(this.from).flatMap((m) => m.namedParameters().map(([, p]) => p)));
-    for (const [, p] of this.#model.classifier.namedParameters()) own.add(p);
+    const own = new Set(this.#model.features.modules.slice(this.from).flatMap((m) => m.namedTensors().map(([, p]) => p)));
+    for (const [, p] of this.#model.classifier.namedTensors()) own.add(p);
     return [...own].filter((p) => !p.isBuffer);
   }
 

@@ -2,10 +2,11 @@
  * Depthwise convolutions through onnxruntime's blocked-layout (`com.microsoft.nchwc`) kernels.
  * NOTE: onnxruntime uses its fast NCHWc kernels only for weights that are constant initializers; a training graph
  * feeds weights as inputs, and standard depthwise Conv then falls back to a per-group loop (3-17x slower than
- * PyTorch, shared/notes/onnx-training.md). The contrib ops accept a runtime weight when the graph reorders it into
- * the blocked layout itself (a Reshape + Transpose, tiny for depthwise). This pass rewrites every eligible
- * depthwise Conv of a finished graph (the forward's, the stride-1 input gradient's and the weight gradient's
- * grouped-conv trick) into ReorderInput -> nchwc Conv -> ReorderOutput. Node only (it probes the runtime).
+ * PyTorch; docs/training.md, "Fast ONNX formulations for training on onnxruntime CPU: measured facts"). The
+ * contrib ops accept a runtime weight when the graph reorders it into the blocked layout itself (a Reshape +
+ * Transpose, tiny for depthwise). This pass rewrites every eligible depthwise Conv of a finished graph (the
+ * forward's, the stride-1 input gradient's and the weight gradient's grouped-conv trick) into ReorderInput ->
+ * nchwc Conv -> ReorderOutput. Node only (it probes the runtime).
  */
 import { type Graph, type Node, Value, attrInt, attrString } from '../graph/index.js';
 import { createSession } from '../runtime/index.js';

@@ -36,7 +36,7 @@ interface PolicyConfig {
 const configOf = (model: Module): PolicyConfig => ((model as unknown as { config?: PolicyConfig }).config ?? {});
 
 /** Learnable parameters of one module itself (not its children), as `m.parameters()` of a leaf. */
-const ownLearnable = (m: Module): Parameter[] => m.ownParameters().filter(([, p]) => !p.isBuffer).map(([, p]) => p);
+const ownLearnable = (m: Module): Parameter[] => m.ownTensors().filter(([, p]) => !p.isBuffer).map(([, p]) => p);
 
 /**
  * `TSN.get_optim_policies()`: the 8 parameter groups of the original, in its order, over `model`'s modules in
@@ -92,7 +92,7 @@ export function getOptimPolicies(model: Module, opts: PolicyOptions = {}): Param
 
 /** One group with every learnable parameter in registration order, as `SGD(model.parameters(), ...)`. */
 export function singleGroup(model: Module): ParamGroup[] {
-  return [{ name: 'default', params: model.namedParameters().filter(([, p]) => !p.isBuffer).map(([, p]) => p), lrMult: 1, decayMult: 1 }];
+  return [{ name: 'default', params: model.namedTensors().filter(([, p]) => !p.isBuffer).map(([, p]) => p), lrMult: 1, decayMult: 1 }];
 }
 
 /**

@@ -54,7 +54,8 @@ export interface SgdUpdateInputs {
 /**
  * Emits one parameter's SGD update. Everything runs on flat `[numel]` views.
  * NOTE: elementwise ops on tensors with trailing size-1 dims (1x1 conv weights) are per-element slow in
- * onnxruntime, so the math is on flattened views (shared/notes/onnx-training.md).
+ * onnxruntime, so the math is on flattened views (docs/training.md, "Fast ONNX formulations for training on
+ * onnxruntime CPU: measured facts").
  * NOTE: the first step feeds a zero buffer: `momentum * 0 + d` is exactly torch's `buf = d.clone()`.
  * @returns the updated flat parameter and momentum buffer (undefined without momentum)
  */

@@ -193,13 +193,13 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
         .namedModules()
         .flatMap(([, m]) => (m instanceof BatchNorm2d && m.usesBatchStats ? [m.running_mean, m.running_var, m.num_batches_tracked] : [])),
     );
-    g.constantKeys = new Set(model.namedParameters().flatMap(([k, p]) => (optimized.has(p) || batchStats.has(p) ? [] : [k])));
+    g.constantKeys = new Set(model.namedTensors().flatMap(([k, p]) => (optimized.has(p) || batchStats.has(p) ? [] : [k])));
   }
   const logits = model.forward(g, x);
   g.foldBn = false;
   const loss = crossEntropy(g, logits, labels);
 
-  const byKey = new Map(model.namedParameters());
+  const byKey = new Map(model.namedTensors());
   const used = g.paramValues();
   const groupOf = new Map<Parameter, number>();
   optimizer.paramGroups.forEach((grp, i) => grp.params.forEach((p) => groupOf.set(p, i)));

@@ -32,7 +32,7 @@ export const IMAGENET_NORM = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 
 export function randomTsn(seed: number, numClass: number, numSegments: number): TSN {
   const rng = makeRng(seed);
   const model = tsn({ numClass, numSegments, baseModel: 'resnet18', isShift: true, dropout: 0.5 }).nameParameters();
-  for (const [, p] of model.namedParameters()) {
+  for (const [, p] of model.namedTensors()) {
     if (p.tensor.dtype !== 'float32') continue;
     p.tensor = float32(p.shape, randn(rng, p.tensor.data.length).map((v) => (p.key.includes('running_var') ? 1 + Math.abs(v) : 0.1 * v)));
   }

@@ -61,7 +61,7 @@ test('the step graph has named frame/buffer inputs, logits/buffer outputs and me
 test('one shifted block: cat(buffer, x[:, c//8:]) goes through conv, x[:, :c//8] comes out as the next buffer', async () => {
   // With all-zero weights conv(...) is 0 after BN(bias 0), so out == x; the buffer is the first c//8 channels.
   const block = new InvertedResidualWithShift(16, 16, 1, 6).nameParameters('b.');
-  for (const [, p] of block.namedParameters()) if (p.tensor.dtype === 'float32') (p.tensor.data as Float32Array).fill(0);
+  for (const [, p] of block.namedTensors()) if (p.tensor.dtype === 'float32') (p.tensor.data as Float32Array).fill(0);
   const g = new GraphBuilder();
   const x = g.input('x', 'float32', [1, 16, 2, 2]);
   const buf = g.input('buf', 'float32', [1, 2, 2, 2]);
@@ -78,7 +78,7 @@ test('one shifted block: cat(buffer, x[:, c//8:]) goes through conv, x[:, :c//8]
 
 test('forward() is the first step from zero buffers', async () => {
   const m = new OnlineMobileNetV2({ numClasses: 3 }).nameParameters();
-  for (const [k, p] of m.namedParameters()) {
+  for (const [k, p] of m.namedTensors()) {
     if (k.endsWith('weight') || k.endsWith('bias')) (p.tensor.data as Float32Array).forEach((_, i, a) => (a[i] = Math.sin(i * 0.37 + k.length) * 0.2));
   }
   const g1 = new GraphBuilder();

@@ -127,7 +127,7 @@ test('shifting by fold_div then the reverse shift restores the input except the 
 
 test('TemporalShift wraps its net: keys gain "net."', () => {
   const m = new TemporalShift(new Conv2d(4, 2, { kernelSize: 1, bias: false }), 8, 8);
-  assert.deepEqual(m.namedParameters('conv1.').map(([k]) => k), ['conv1.net.weight']);
+  assert.deepEqual(m.namedTensors('conv1.').map(([k]) => k), ['conv1.net.weight']);
   assert.throws(() => new TemporalShift(new Identity(), 0), /n_segment/);
 });
 

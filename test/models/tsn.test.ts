@@ -85,7 +85,7 @@ test('buildTsnGraph: symbolic batch, [B, K] for avg, [B, T, K] for identity cons
   const rng = makeRng(5);
   const model = tsn({ numClass: 4, numSegments: 3, baseModel: 'resnet18', isShift: true, consensusType: 'identity', dropout: 0 });
   // random weights so the graph computes something non-trivial
-  for (const [, p] of model.namedParameters()) if (p.tensor.dtype === 'float32') p.tensor = float32(p.shape, randn(rng, p.tensor.data.length).map((v) => (p.key.includes('running_var') ? 1 + Math.abs(v) : 0.1 * v)));
+  for (const [, p] of model.namedTensors()) if (p.tensor.dtype === 'float32') p.tensor = float32(p.shape, randn(rng, p.tensor.data.length).map((v) => (p.key.includes('running_var') ? 1 + Math.abs(v) : 0.1 * v)));
   const graph = buildTsnGraph(model, { height: 32, width: 32 });
   assert.deepEqual(graph.inputs[0].shape.map(dimToString), ['B', '9', '32', '32']);
   assert.deepEqual(graph.outputs[0].shape.map(dimToString), ['B', '3', '4']);

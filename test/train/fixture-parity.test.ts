@@ -62,7 +62,7 @@ for (const caseName of ['train_step', 'train_step_clipped', 'train_step_policies
     const input = await fixtureNpy(files.input);
     const labels = await fixtureNpy(files.labels);
     const model = await loadTsn(fixturePath('tsm_mobilenetv2.pth'), { numSegments: 8 });
-    const byKey = new Map<string, Parameter>(model.namedParameters());
+    const byKey = new Map<string, Parameter>(model.namedTensors());
 
     // The procedure of the fixture: train mode (partial BN per case), classifier dropout in eval mode.
     setTrainMode(model, policies);

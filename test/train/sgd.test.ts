@@ -53,7 +53,7 @@ test('getOptimPolicies: the 8 groups of TSN.get_optim_policies with their multip
   assert.deepEqual(names(flow[2].params), ['base_model.2.weight', 'base_model.4.weight', 'new_fc.weight']);
   assert.deepEqual(names(flow[3].params), ['base_model.4.bias', 'new_fc.bias']);
   assert.equal(flow[4].params.length, 6, 'every BN without partial BN');
-  assert.deepEqual(names(singleGroup(m)[0].params), [...m.namedParameters()].filter(([, p]) => !p.isBuffer).map(([k]) => k));
+  assert.deepEqual(names(singleGroup(m)[0].params), [...m.namedTensors()].filter(([, p]) => !p.isBuffer).map(([k]) => k));
 });
 
 test('setTrainMode freezes every BatchNorm but the first (partial BN), and unfreezes them', () => {

@@ -89,7 +89,7 @@ interface TorchResult {
 function initTiny(seed: number): Tiny {
   const m = new Tiny().nameParameters();
   const rng = makeRng(seed);
-  for (const [k, p] of m.namedParameters()) {
+  for (const [k, p] of m.namedTensors()) {
     if (k.endsWith('num_batches_tracked')) continue;
     const n = numel(p.shape);
     let v: Float32Array;
@@ -117,7 +117,7 @@ async function compareWithTorch(policies: boolean, t: { diagnostic: (s: string) 
   let ref: TorchResult;
   try {
     const params: Record<string, { data: number[]; shape: readonly number[] }> = {};
-    for (const [k, p] of m.namedParameters()) if (!k.endsWith('num_batches_tracked')) params[k] = { data: Array.from(p.tensor.data as Float32Array), shape: p.shape };
+    for (const [k, p] of m.namedTensors()) if (!k.endsWith('num_batches_tracked')) params[k] = { data: Array.from(p.tensor.data as Float32Array), shape: p.shape };
     const cfgPath = join(dir, 'cfg.json');
     writeFileSync(cfgPath, JSON.stringify({ params, policies, lr, wd, clip, shape, inputs: inputs.map((x) => Array.from(x)), labels }));
     ref = JSON.parse(runPython(TORCH_TINY, [cfgPath])) as TorchResult;
@@ -137,7 +137,7 @@ async function compareWithTorch(policies: boolean, t: { diagnostic: (s: string) 
   }
   await step.release();
   let worst = 0;
-  const byKey = new Map<string, Parameter>(m.namedParameters());
+  const byKey = new Map<string, Parameter>(m.namedTensors());
   for (const [k, want] of Object.entries(ref.state)) {
     const p = byKey.get(k)!;
     const got = Array.from(p.tensor.data as ArrayLike<number | bigint>, Number);
@@ -184,7 +184,7 @@ test('the step graph folds frozen BatchNorm into the conv and flips kernels by M
   for (const foldBatchNorm of [false, true]) {
     const m = new Folded().nameParameters();
     const r = makeRng(3);
-    for (const [k, p] of m.namedParameters()) {
+    for (const [k, p] of m.namedTensors()) {
       if (p.tensor.dtype !== 'float32') continue;
       const n = numel(p.shape);
       p.tensor = float32(p.shape, k.endsWith('running_var') ? Float32Array.from({ length: n }, () => 0.5 + r.uniform()) : randn(r, n).map((v) => 0.5 * v));
@@ -202,7 +202,7 @@ test('the step graph folds frozen BatchNorm into the conv and flips kernels by M
     const negSlices = step.graph.nodes.filter((n) => n.op === 'Slice' && n.inputs[4]?.constant && Array.from(n.inputs[4].constant.data as BigInt64Array).some((v) => v < 0n));
     assert.equal(negSlices.length, 0, 'the kernel flip is a MatMul, not a negative-step Slice');
     const res = await step.run(x, hostTensor('int64', [2], BigInt64Array.of(0n, 2n)));
-    results.push({ loss: res.loss, norm: res.gradNorm, grads: res.grads!, weights: new Map(m.namedParameters().flatMap(([k, p]) => (p.tensor.dtype === 'float32' ? [[k, p.tensor.data as Float32Array] as const] : []))) });
+    results.push({ loss: res.loss, norm: res.gradNorm, grads: res.grads!, weights: new Map(m.namedTensors().flatMap(([k, p]) => (p.tensor.dtype === 'float32' ? [[k, p.tensor.data as Float32Array] as const] : []))) });
     await step.release();
   }
   const [plain, folded] = results;

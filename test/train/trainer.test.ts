@@ -41,7 +41,7 @@ class TinyTsm extends Module {
 /** Seeded He-normal weights (the modules start at zero). */
 function init(m: TinyTsm, seed: number): void {
   const rng = makeRng(seed);
-  for (const [k, p] of m.namedParameters()) {
+  for (const [k, p] of m.namedTensors()) {
     if (!k.endsWith('weight') || k.startsWith('bn')) continue;
     const fanIn = numel(p.shape) / p.shape[0];
     p.tensor = float32(p.shape, Array.from({ length: numel(p.shape) }, () => rng.normal() * Math.sqrt(2 / fanIn)));

@@ -1,6 +1,7 @@
 /**
  * Conv gradients (any spatial rank, groups incl. depthwise, stride, padding, dilation), in the formulations
- * measured fastest on onnxruntime CPU (shared/notes/onnx-training.md):
+ * measured fastest on onnxruntime CPU (docs/training.md, "Fast ONNX formulations for training on onnxruntime
+ * CPU: measured facts"):
  * - dX, stride 1: Conv of dY with the weight transposed (O/I swapped per group) and spatially flipped;
  *   other strides: ConvTranspose with output_padding (the exact adjoint of Conv).
  * - dW, 1x1 without groups: MatMul / Gemm of dY with X; depthwise: the grouped-conv trick (X as
