@@ -9,3 +9,4 @@ export { attrInt, attrInts, attrFloat, attrString } from './attrs.js';
 export { SHAPE_RULES, inferOutputs, broadcastShapes, type ShapeRule, type OutputInfo, type InputInfo } from './shape-inference.js';
 export { encodeOnnx, decodeOnnx, toModelProto, DEFAULT_OPSET, ONNX_DTYPE, type OnnxWriteOptions } from './onnx-writer.js';
 export { countMacs, type CountMacsOptions, type MacCount } from './flops.js';
+export { decodeGraph, tensorFromProto } from './onnx-reader.js';

@@ -413,6 +413,15 @@ const dropout: ShapeRule = (ctx) => {
 
 const scatterElements: ShapeRule = same;
 
+/** QuantizeLinear: the integer type of the zero point (uint8 when it is left out), the input's shape. */
+const quantizeLinear: ShapeRule = (ctx) => {
+  const zp = ctx.inputs[2];
+  return [{ dtype: zp ? zp.dtype : 'uint8', shape: input(ctx, 0).shape }];
+};
+
+/** DequantizeLinear: the scale's float type, the input's shape. */
+const dequantizeLinear: ShapeRule = (ctx) => [{ dtype: input(ctx, 1).dtype, shape: input(ctx, 0).shape }];
+
 /** Shape rules of the default ONNX domain, by op type. */
 export const SHAPE_RULES: Readonly<Record<string, ShapeRule>> = Object.freeze({
   Conv: conv,
@@ -469,6 +478,8 @@ export const SHAPE_RULES: Readonly<Record<string, ShapeRule>> = Object.freeze({
   Gather: gather,
   GatherElements: (ctx) => [{ dtype: input(ctx, 0).dtype, shape: input(ctx, 1).shape }],
   ScatterElements: scatterElements,
+  QuantizeLinear: quantizeLinear,
+  DequantizeLinear: dequantizeLinear,
   ConstantOfShape: constantOfShape,
   Constant: constant,
   Shape: shapeOp,
