@@ -56,19 +56,24 @@ export function plainDataHooks(source = '<buffer>'): UnpickleHooks {
   };
 }
 
-const OPCODE_NAMES: Readonly<Record<number, string>> = Object.freeze({
-  0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x42: 'BINBYTES', 0x43: 'SHORT_BINBYTES',
-  0x46: 'FLOAT', 0x47: 'BINFLOAT', 0x49: 'INT', 0x4a: 'BININT', 0x4b: 'BININT1', 0x4c: 'LONG', 0x4d: 'BININT2',
-  0x4e: 'NONE', 0x50: 'PERSID', 0x51: 'BINPERSID', 0x52: 'REDUCE', 0x53: 'STRING', 0x54: 'BINSTRING',
-  0x55: 'SHORT_BINSTRING', 0x56: 'UNICODE', 0x58: 'BINUNICODE', 0x5d: 'EMPTY_LIST', 0x61: 'APPEND', 0x62: 'BUILD',
-  0x63: 'GLOBAL', 0x64: 'DICT', 0x65: 'APPENDS', 0x67: 'GET', 0x68: 'BINGET', 0x69: 'INST', 0x6a: 'LONG_BINGET',
-  0x6c: 'LIST', 0x6f: 'OBJ', 0x70: 'PUT', 0x71: 'BINPUT', 0x72: 'LONG_BINPUT', 0x73: 'SETITEM', 0x74: 'TUPLE',
-  0x75: 'SETITEMS', 0x7d: 'EMPTY_DICT', 0x29: 'EMPTY_TUPLE', 0x80: 'PROTO', 0x81: 'NEWOBJ', 0x82: 'EXT1',
-  0x83: 'EXT2', 0x84: 'EXT4', 0x85: 'TUPLE1', 0x86: 'TUPLE2', 0x87: 'TUPLE3', 0x88: 'NEWTRUE', 0x89: 'NEWFALSE',
-  0x8a: 'LONG1', 0x8b: 'LONG4', 0x8c: 'SHORT_BINUNICODE', 0x8d: 'BINUNICODE8', 0x8e: 'BINBYTES8',
-  0x8f: 'EMPTY_SET', 0x90: 'ADDITEMS', 0x91: 'FROZENSET', 0x92: 'NEWOBJ_EX', 0x93: 'STACK_GLOBAL', 0x94: 'MEMOIZE',
-  0x95: 'FRAME', 0x96: 'BYTEARRAY8', 0x97: 'NEXT_BUFFER', 0x98: 'READONLY_BUFFER',
-});
+/** Every opcode of protocols 0-5 by its `pickletools` name. */
+const OP = Object.freeze({
+  MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, BINBYTES: 0x42, SHORT_BINBYTES: 0x43,
+  FLOAT: 0x46, BINFLOAT: 0x47, INT: 0x49, BININT: 0x4a, BININT1: 0x4b, LONG: 0x4c, BININT2: 0x4d,
+  NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52, STRING: 0x53, BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55, UNICODE: 0x56, BINUNICODE: 0x58, EMPTY_LIST: 0x5d, APPEND: 0x61, BUILD: 0x62,
+  GLOBAL: 0x63, DICT: 0x64, APPENDS: 0x65, GET: 0x67, BINGET: 0x68, INST: 0x69, LONG_BINGET: 0x6a,
+  LIST: 0x6c, OBJ: 0x6f, PUT: 0x70, BINPUT: 0x71, LONG_BINPUT: 0x72, SETITEM: 0x73, TUPLE: 0x74,
+  SETITEMS: 0x75, EMPTY_DICT: 0x7d, EMPTY_TUPLE: 0x29, PROTO: 0x80, NEWOBJ: 0x81, EXT1: 0x82,
+  EXT2: 0x83, EXT4: 0x84, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87, NEWTRUE: 0x88, NEWFALSE: 0x89,
+  LONG1: 0x8a, LONG4: 0x8b, SHORT_BINUNICODE: 0x8c, BINUNICODE8: 0x8d, BINBYTES8: 0x8e,
+  EMPTY_SET: 0x8f, ADDITEMS: 0x90, FROZENSET: 0x91, NEWOBJ_EX: 0x92, STACK_GLOBAL: 0x93, MEMOIZE: 0x94,
+  FRAME: 0x95, BYTEARRAY8: 0x96, NEXT_BUFFER: 0x97, READONLY_BUFFER: 0x98,
+} as const);
+/** An opcode name. */
+type OpName = keyof typeof OP;
+
+const OPCODE_NAMES: Readonly<Record<number, string>> = Object.freeze(Object.fromEntries(Object.entries(OP).map(([name, code]) => [code, name])));
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -103,393 +108,428 @@ export function decodeLong(bytes: Uint8Array): number | bigint {
  *   malformed pickle, `TSM_CHECKPOINT_GLOBAL` (from the hooks) for a global outside the allow-list
  */
 export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks, opts: UnpickleOptions = {}): Unpickled {
-  bytes = plainBytes(bytes);
-  const source = opts.source ?? '<buffer>';
-  const keepFloats = opts.keepFloats ?? false;
-  const end = bytes.length;
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = opts.start ?? 0;
-  let opPos = pos;
-  let op = 0;
-  const stack: PickleValue[] = [];
-  const marks: number[] = [];
-  const memo = new Map<number, PickleValue>();
+  return new Unpickler(plainBytes(bytes), hooks, opts).run();
+}
 
-  const opName = () => OPCODE_NAMES[op] ?? `0x${op.toString(16).padStart(2, '0')}`;
-  const bad = (what: string) =>
-    new CheckpointError('TSM_CHECKPOINT_FORMAT', `${source}: corrupt pickle at byte ${opPos} (${opName()}): ${what}`);
-  const need = (n: number) => {
-    if (n > end - pos) {
+/**
+ * The state of one read, as CPython's `_Unpickler`: the input and its position, the stack with its marks, and the
+ * memo. Every read checks the bytes left first; every pop checks the stack above the top mark.
+ */
+class Unpickler {
+  private readonly source: string;
+  readonly stack: PickleValue[] = [];
+  /** Stack heights at each MARK, innermost last. */
+  readonly marks: number[] = [];
+  readonly memo = new Map<number, PickleValue>();
+  private pos: number;
+  /** Where the opcode being run starts, and the opcode, for messages. */
+  private opPos: number;
+  private op = 0;
+  private readonly keepFloats: boolean;
+  private readonly dv: DataView;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly hooks: UnpickleHooks,
+    opts: UnpickleOptions,
+  ) {
+    this.source = opts.source ?? '<buffer>';
+    this.keepFloats = opts.keepFloats ?? false;
+    this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.pos = opts.start ?? 0;
+    this.opPos = this.pos;
+  }
+
+  /** Runs opcodes up to STOP; returns the value on top of the stack and the offset after STOP. */
+  run(): Unpickled {
+    for (;;) {
+      this.opPos = this.pos;
+      this.op = this.u8();
+      if (this.op === OP.STOP) return { value: this.pop(), end: this.pos };
+      const handler = HANDLERS[this.op];
+      if (!handler) {
+        throw this.bad(OPCODE_NAMES[this.op] ? 'this opcode is not supported in checkpoints' : 'unknown opcode (not a pickle, or a corrupt one)');
+      }
+      handler(this);
+    }
+  }
+
+  // ---- messages --------------------------------------------------------------------------------------------
+
+  /** The running opcode's name (or its hex code when unknown). */
+  opName(): string {
+    return OPCODE_NAMES[this.op] ?? `0x${this.op.toString(16).padStart(2, '0')}`;
+  }
+
+  /** `TSM_CHECKPOINT_FORMAT` naming the source, the opcode and where it starts. */
+  bad(what: string): CheckpointError {
+    return new CheckpointError('TSM_CHECKPOINT_FORMAT', `${this.source}: corrupt pickle at byte ${this.opPos} (${this.opName()}): ${what}`);
+  }
+
+  /** `TSM_CHECKPOINT_GLOBAL` for an opcode that names globals outside the allow-list. */
+  refused(why: string): CheckpointError {
+    return new CheckpointError('TSM_CHECKPOINT_GLOBAL', `${this.source}: refusing ${this.opName()} at byte ${this.opPos}: ${why}`);
+  }
+
+  // ---- reading the input -----------------------------------------------------------------------------------
+
+  /** Throws `TSM_CHECKPOINT_TRUNCATED` unless `n` more bytes are left. */
+  need(n: number): void {
+    const left = this.bytes.length - this.pos;
+    if (n > left) {
       throw new CheckpointError(
         'TSM_CHECKPOINT_TRUNCATED',
-        `${source}: the pickle ends early: ${opName()} at byte ${opPos} needs ${n} more bytes, ${end - pos} are left (truncated file?)`,
+        `${this.source}: the pickle ends early: ${this.opName()} at byte ${this.opPos} needs ${n} more bytes, ${left} are left (truncated file?)`,
       );
     }
-  };
-  const take = (n: number): Uint8Array => {
-    need(n);
-    pos += n;
-    return bytes.subarray(pos - n, pos);
-  };
-  const u8 = () => (need(1), bytes[pos++]);
-  const u16 = () => (need(2), (pos += 2), dv.getUint16(pos - 2, true));
-  const u32 = () => (need(4), (pos += 4), dv.getUint32(pos - 4, true));
-  const i32 = () => (need(4), (pos += 4), dv.getInt32(pos - 4, true));
-  const u64 = (): number => {
-    need(8);
-    const v = dv.getBigUint64(pos, true);
-    pos += 8;
+  }
+
+  /** The next `n` bytes, as a view. */
+  take(n: number): Uint8Array {
+    this.need(n);
+    this.pos += n;
+    return this.bytes.subarray(this.pos - n, this.pos);
+  }
+
+  u8(): number {
+    this.need(1);
+    return this.bytes[this.pos++];
+  }
+
+  u16(): number {
+    this.need(2);
+    this.pos += 2;
+    return this.dv.getUint16(this.pos - 2, true);
+  }
+
+  u32(): number {
+    this.need(4);
+    this.pos += 4;
+    return this.dv.getUint32(this.pos - 4, true);
+  }
+
+  i32(): number {
+    this.need(4);
+    this.pos += 4;
+    return this.dv.getInt32(this.pos - 4, true);
+  }
+
+  /** An 8-byte length. */
+  u64(): number {
+    this.need(8);
+    const v = this.dv.getBigUint64(this.pos, true);
+    this.pos += 8;
     // Any length this large is more than the bytes left; report it as such instead of losing precision.
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
-  };
-  const line = (): string => {
-    const nl = bytes.indexOf(0x0a, pos);
-    if (nl < 0) need(end - pos + 1);
-    const s = latin1(bytes.subarray(pos, nl));
-    pos = nl + 1;
+  }
+
+  /** A big-endian double (BINFLOAT). */
+  f64(): number {
+    this.need(8);
+    this.pos += 8;
+    return this.dv.getFloat64(this.pos - 8, false);
+  }
+
+  /** A text argument up to the newline (latin1, a trailing `\r` dropped). */
+  line(): string {
+    const nl = this.bytes.indexOf(0x0a, this.pos);
+    if (nl < 0) this.need(this.bytes.length - this.pos + 1);
+    const s = latin1(this.bytes.subarray(this.pos, nl));
+    this.pos = nl + 1;
     return s.endsWith('\r') ? s.slice(0, -1) : s;
-  };
-  const utf8 = (b: Uint8Array): string => {
+  }
+
+  /** A length-`n` UTF-8 string. */
+  utf8(n: number): string {
+    const b = this.take(n);
     try {
       return UTF8.decode(b);
     } catch {
-      throw bad('string is not valid UTF-8');
-    }
-  };
-  const floor = () => (marks.length > 0 ? marks[marks.length - 1] : 0);
-  const pop = (): PickleValue => {
-    if (stack.length <= floor()) throw bad('stack underflow');
-    return stack.pop() as PickleValue;
-  };
-  const top = (): PickleValue => {
-    if (stack.length <= floor()) throw bad('stack underflow');
-    return stack[stack.length - 1];
-  };
-  const popMark = (): PickleValue[] => {
-    const m = marks.pop();
-    if (m === undefined) throw bad('no MARK on the stack');
-    return stack.splice(m);
-  };
-  const memoGet = (i: number): PickleValue => {
-    const v = memo.get(i);
-    if (v === undefined) throw bad(`memo entry ${i} was never stored`);
-    return v;
-  };
-  const asDict = (v: PickleValue): Map<PyKey, PickleValue> => {
-    if (!(v instanceof Map)) throw bad(`cannot set items on ${describePy(v)}`);
-    return v as Map<PyKey, PickleValue>;
-  };
-  const setItems = (dict: Map<PyKey, PickleValue>, items: PickleValue[]) => {
-    if (items.length % 2 !== 0) throw bad(`odd number of items (${items.length}) for key/value pairs`);
-    for (let i = 0; i < items.length; i += 2) {
-      const key = items[i];
-      if (!isPyKey(key)) throw bad(`unhashable dict key of type ${describePy(key)}`);
-      dict.set(key, items[i + 1]);
-    }
-  };
-  const asList = (v: PickleValue): PickleValue[] => {
-    if (!Array.isArray(v)) throw bad(`cannot append to ${describePy(v)}`);
-    return v;
-  };
-  const asArgs = (v: PickleValue): readonly PickleValue[] => {
-    if (!(v instanceof PyTuple)) throw bad(`call arguments must be a tuple, got ${describePy(v)}`);
-    return v.items;
-  };
-  const float = (v: number): PickleValue => (keepFloats ? new PyFloat(v) : v);
-  const textInt = (s: string): number | bigint => {
-    const t = s.endsWith('L') ? s.slice(0, -1) : s;
-    if (!/^[+-]?\d{1,4300}$/.test(t)) throw bad(`not an integer: ${JSON.stringify(s.slice(0, 40))}`);
-    return pyInt(BigInt(t));
-  };
-
-  for (;;) {
-    opPos = pos;
-    op = u8();
-    switch (op) {
-      case 0x80: { // PROTO
-        const proto = u8();
-        if (proto > 5) throw bad(`unsupported pickle protocol ${proto} (0 to 5 are known)`);
-        break;
-      }
-      case 0x95: { // FRAME: a length prefix for buffering; the opcodes inside read as usual
-        const n = u64();
-        need(n);
-        break;
-      }
-      case 0x2e: // STOP
-        return { value: pop(), end: pos };
-      case 0x28: // MARK
-        marks.push(stack.length);
-        break;
-      case 0x30: // POP
-        if (stack.length > floor()) stack.pop();
-        else popMark(); // Python pops a mark when the stack above it is empty
-        break;
-      case 0x31: // POP_MARK
-        popMark();
-        break;
-      case 0x32: // DUP
-        stack.push(top());
-        break;
-
-      case 0x4e: // NONE
-        stack.push(null);
-        break;
-      case 0x88: // NEWTRUE
-        stack.push(true);
-        break;
-      case 0x89: // NEWFALSE
-        stack.push(false);
-        break;
-      case 0x4b: // BININT1
-        stack.push(u8());
-        break;
-      case 0x4d: // BININT2
-        stack.push(u16());
-        break;
-      case 0x4a: // BININT
-        stack.push(i32());
-        break;
-      case 0x8a: // LONG1
-        stack.push(decodeLong(take(u8())));
-        break;
-      case 0x8b: { // LONG4
-        const n = i32();
-        if (n < 0) throw bad(`negative length ${n}`);
-        stack.push(decodeLong(take(n)));
-        break;
-      }
-      case 0x49: { // INT (text); "00"/"01" are protocol 0's False/True
-        const s = line();
-        stack.push(s === '00' ? false : s === '01' ? true : textInt(s));
-        break;
-      }
-      case 0x4c: // LONG (text)
-        stack.push(textInt(line()));
-        break;
-      case 0x47: // BINFLOAT: big-endian double
-        need(8);
-        stack.push(float(dv.getFloat64(pos, false)));
-        pos += 8;
-        break;
-      case 0x46: { // FLOAT (text)
-        const s = line().trim();
-        const v = Number(s === 'inf' ? 'Infinity' : s === '-inf' ? '-Infinity' : s === 'nan' ? 'NaN' : s);
-        if (s === '' || (Number.isNaN(v) && s !== 'nan')) throw bad(`not a float: ${JSON.stringify(s.slice(0, 40))}`);
-        stack.push(float(v));
-        break;
-      }
-
-      case 0x58: // BINUNICODE
-        stack.push(utf8(take(u32())));
-        break;
-      case 0x8c: // SHORT_BINUNICODE
-        stack.push(utf8(take(u8())));
-        break;
-      case 0x8d: // BINUNICODE8
-        stack.push(utf8(take(u64())));
-        break;
-      // NOTE: Python 2 `str` is bytes. We read it as latin1 text, which is what keys (ASCII) need and what
-      // torch.load(..., encoding='latin1') does; numpy scalars encode it back to the same bytes.
-      case 0x54: { // BINSTRING
-        const n = i32();
-        if (n < 0) throw bad(`negative length ${n}`);
-        stack.push(latin1(take(n)));
-        break;
-      }
-      case 0x55: // SHORT_BINSTRING
-        stack.push(latin1(take(u8())));
-        break;
-      case 0x56: // UNICODE (text): raw-unicode-escape; pickle.py escapes \\, \0, \n, \r as \\uXXXX first
-        stack.push(
-          line().replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u4: string | undefined, u8: string | undefined) => {
-            const cp = parseInt(u4 ?? u8 ?? '', 16);
-            if (cp > 0x10ffff) throw bad(`bad code point \\U${u8}`);
-            return String.fromCodePoint(cp);
-          }),
-        );
-        break;
-      case 0x42: // BINBYTES
-        stack.push(take(u32()).slice());
-        break;
-      case 0x43: // SHORT_BINBYTES
-        stack.push(take(u8()).slice());
-        break;
-      case 0x8e: // BINBYTES8
-      case 0x96: // BYTEARRAY8
-        stack.push(take(u64()).slice());
-        break;
-
-      case 0x29: // EMPTY_TUPLE
-        stack.push(new PyTuple([]));
-        break;
-      case 0x85: // TUPLE1
-        stack.push(new PyTuple([pop()]));
-        break;
-      case 0x86: { // TUPLE2
-        const b = pop();
-        const a = pop();
-        stack.push(new PyTuple([a, b]));
-        break;
-      }
-      case 0x87: { // TUPLE3
-        const c = pop();
-        const b = pop();
-        const a = pop();
-        stack.push(new PyTuple([a, b, c]));
-        break;
-      }
-      case 0x74: // TUPLE
-        stack.push(new PyTuple(popMark()));
-        break;
-      case 0x5d: // EMPTY_LIST
-        stack.push([]);
-        break;
-      case 0x6c: // LIST
-        stack.push(popMark());
-        break;
-      case 0x61: { // APPEND
-        const v = pop();
-        asList(top()).push(v);
-        break;
-      }
-      case 0x65: { // APPENDS
-        const items = popMark();
-        const list = asList(top());
-        for (const v of items) list.push(v);
-        break;
-      }
-      case 0x7d: // EMPTY_DICT
-        stack.push(new Map<PyKey, PickleValue>());
-        break;
-      case 0x64: { // DICT
-        const d = new Map<PyKey, PickleValue>();
-        setItems(d, popMark());
-        stack.push(d);
-        break;
-      }
-      case 0x73: { // SETITEM
-        const v = pop();
-        const k = pop();
-        setItems(asDict(top()), [k, v]);
-        break;
-      }
-      case 0x75: { // SETITEMS
-        const items = popMark();
-        setItems(asDict(top()), items);
-        break;
-      }
-      case 0x8f: // EMPTY_SET
-        stack.push(new Set<PickleValue>());
-        break;
-      case 0x90: { // ADDITEMS
-        const items = popMark();
-        const set = top();
-        if (!(set instanceof Set)) throw bad(`cannot add items to ${describePy(set)}`);
-        for (const v of items) (set as Set<PickleValue>).add(v);
-        break;
-      }
-      case 0x91: // FROZENSET
-        stack.push(new Set(popMark()));
-        break;
-
-      case 0x71: // BINPUT
-        memo.set(u8(), top());
-        break;
-      case 0x72: // LONG_BINPUT
-        memo.set(u32(), top());
-        break;
-      case 0x94: // MEMOIZE
-        memo.set(memo.size, top());
-        break;
-      case 0x70: { // PUT (text)
-        const i = textInt(line());
-        if (typeof i !== 'number' || i < 0) throw bad(`bad memo index ${i}`);
-        memo.set(i, top());
-        break;
-      }
-      case 0x68: // BINGET
-        stack.push(memoGet(u8()));
-        break;
-      case 0x6a: // LONG_BINGET
-        stack.push(memoGet(u32()));
-        break;
-      case 0x67: { // GET (text)
-        const i = textInt(line());
-        if (typeof i !== 'number') throw bad(`bad memo index ${i}`);
-        stack.push(memoGet(i));
-        break;
-      }
-
-      case 0x63: { // GLOBAL
-        const module = line();
-        const name = line();
-        stack.push(hooks.findGlobal(module, name));
-        break;
-      }
-      case 0x93: { // STACK_GLOBAL
-        const name = pop();
-        const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') throw bad('STACK_GLOBAL needs two strings');
-        stack.push(hooks.findGlobal(module, name));
-        break;
-      }
-      case 0x52: { // REDUCE
-        const args = asArgs(pop());
-        const fn = pop();
-        stack.push(hooks.call(fn, args));
-        break;
-      }
-      case 0x81: { // NEWOBJ: cls.__new__(cls, *args)
-        const args = asArgs(pop());
-        const cls = pop();
-        stack.push(hooks.call(cls, args));
-        break;
-      }
-      case 0x92: { // NEWOBJ_EX
-        const kwargs = pop();
-        const args = asArgs(pop());
-        const cls = pop();
-        if (!(kwargs instanceof Map) || kwargs.size > 0) throw bad('keyword arguments are not supported');
-        stack.push(hooks.call(cls, args));
-        break;
-      }
-      case 0x69: { // INST
-        const module = line();
-        const name = line();
-        const cls = hooks.findGlobal(module, name);
-        stack.push(hooks.call(cls, popMark()));
-        break;
-      }
-      case 0x6f: { // OBJ
-        const [cls, ...args] = popMark();
-        if (cls === undefined) throw bad('OBJ without a class');
-        stack.push(hooks.call(cls, args));
-        break;
-      }
-      case 0x62: { // BUILD
-        const state = pop();
-        hooks.build(top(), state);
-        break;
-      }
-      case 0x51: // BINPERSID
-        stack.push(hooks.persistentLoad(pop()));
-        break;
-      case 0x50: // PERSID
-        stack.push(hooks.persistentLoad(line()));
-        break;
-
-      case 0x82: // EXT1
-      case 0x83: // EXT2
-      case 0x84: // EXT4
-        throw new CheckpointError(
-          'TSM_CHECKPOINT_GLOBAL',
-          `${source}: refusing ${opName()} at byte ${opPos}: copyreg extension codes name globals outside the allow-list`,
-        );
-      default:
-        throw bad(
-          OPCODE_NAMES[op] ? 'this opcode is not supported in checkpoints' : 'unknown opcode (not a pickle, or a corrupt one)',
-        );
+      throw this.bad('string is not valid UTF-8');
     }
   }
+
+  /** A length from a signed 4-byte field (BINSTRING, LONG4). */
+  length4(): number {
+    const n = this.i32();
+    if (n < 0) throw this.bad(`negative length ${n}`);
+    return n;
+  }
+
+  /** A protocol-0 integer (INT, LONG, PUT, GET), with Python 2's `L` suffix allowed. */
+  textInt(s: string): number | bigint {
+    const t = s.endsWith('L') ? s.slice(0, -1) : s;
+    if (!/^[+-]?\d{1,4300}$/.test(t)) throw this.bad(`not an integer: ${JSON.stringify(s.slice(0, 40))}`);
+    return pyInt(BigInt(t));
+  }
+
+  /** A Python float as read: a number, or a {@link PyFloat} with `keepFloats`. */
+  float(v: number): PickleValue {
+    return this.keepFloats ? new PyFloat(v) : v;
+  }
+
+  // ---- the stack and the memo ------------------------------------------------------------------------------
+
+  push(v: PickleValue): void {
+    this.stack.push(v);
+  }
+
+  /** Stack height at the innermost MARK (0 without one): nothing below it may be popped. */
+  private floor(): number {
+    return this.marks.length > 0 ? this.marks[this.marks.length - 1] : 0;
+  }
+
+  /** True when the stack holds something above the innermost MARK. */
+  aboveMark(): boolean {
+    return this.stack.length > this.floor();
+  }
+
+  pop(): PickleValue {
+    if (!this.aboveMark()) throw this.bad('stack underflow');
+    return this.stack.pop() as PickleValue;
+  }
+
+  top(): PickleValue {
+    if (!this.aboveMark()) throw this.bad('stack underflow');
+    return this.stack[this.stack.length - 1];
+  }
+
+  /** Removes the innermost MARK and returns what was pushed after it. */
+  popMark(): PickleValue[] {
+    const m = this.marks.pop();
+    if (m === undefined) throw this.bad('no MARK on the stack');
+    return this.stack.splice(m);
+  }
+
+  memoGet(i: number): PickleValue {
+    const v = this.memo.get(i);
+    if (v === undefined) throw this.bad(`memo entry ${i} was never stored`);
+    return v;
+  }
+
+  // ---- containers ------------------------------------------------------------------------------------------
+
+  asList(v: PickleValue): PickleValue[] {
+    if (!Array.isArray(v)) throw this.bad(`cannot append to ${describePy(v)}`);
+    return v;
+  }
+
+  asDict(v: PickleValue): Map<PyKey, PickleValue> {
+    if (!(v instanceof Map)) throw this.bad(`cannot set items on ${describePy(v)}`);
+    return v as Map<PyKey, PickleValue>;
+  }
+
+  /** Sets alternating keys and values on `dict`. */
+  setItems(dict: Map<PyKey, PickleValue>, items: readonly PickleValue[]): void {
+    if (items.length % 2 !== 0) throw this.bad(`odd number of items (${items.length}) for key/value pairs`);
+    for (let i = 0; i < items.length; i += 2) {
+      const key = items[i];
+      if (!isPyKey(key)) throw this.bad(`unhashable dict key of type ${describePy(key)}`);
+      dict.set(key, items[i + 1]);
+    }
+  }
+
+  /** The items of the argument tuple of a call. */
+  asArgs(v: PickleValue): readonly PickleValue[] {
+    if (!(v instanceof PyTuple)) throw this.bad(`call arguments must be a tuple, got ${describePy(v)}`);
+    return v.items;
+  }
 }
+
+/** Runs one opcode (its argument bytes follow it in the input). */
+type Handler = (u: Unpickler) => void;
+
+/** Pops the top `n` values (the top one first) and returns them in stack order: `[a, b]` for `..., a, b`. */
+const popN = (u: Unpickler, n: number): PickleValue[] => {
+  const out = new Array<PickleValue>(n);
+  for (let i = n - 1; i >= 0; i--) out[i] = u.pop();
+  return out;
+};
+
+/** Protocol 0's UNICODE argument: raw-unicode-escape (pickle.py escapes \\, \0, \n, \r as \\uXXXX first). */
+function rawUnicode(u: Unpickler, s: string): string {
+  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u4: string | undefined, u8: string | undefined) => {
+    const cp = parseInt(u4 ?? u8 ?? '', 16);
+    if (cp > 0x10ffff) throw u.bad(`bad code point \\U${u8}`);
+    return String.fromCodePoint(cp);
+  });
+}
+
+/** Protocol 0's FLOAT argument, as Python's `float()` reads it (`inf`, `-inf`, `nan` included). */
+function textFloat(u: Unpickler, line: string): number {
+  const s = line.trim();
+  const v = Number(s === 'inf' ? 'Infinity' : s === '-inf' ? '-Infinity' : s === 'nan' ? 'NaN' : s);
+  if (s === '' || (Number.isNaN(v) && s !== 'nan')) throw u.bad(`not a float: ${JSON.stringify(s.slice(0, 40))}`);
+  return v;
+}
+
+/** A memo index given as text (PUT, GET). */
+function textMemoIndex(u: Unpickler, nonNegative: boolean): number {
+  const i = u.textInt(u.line());
+  if (typeof i !== 'number' || (nonNegative && i < 0)) throw u.bad(`bad memo index ${i}`);
+  return i;
+}
+
+/** copyreg extension codes stand for globals registered in the writer's process, outside any allow-list. */
+const refuseExtension: Handler = (u) => {
+  throw u.refused('copyreg extension codes name globals outside the allow-list');
+};
+
+/**
+ * What each opcode does, after `pickle._Unpickler.load_*`. STOP is the loop's own. STRING (protocol 0's quoted
+ * str), NEXT_BUFFER and READONLY_BUFFER (out-of-band buffers) have no handler: refused as unsupported.
+ */
+const HANDLERS_BY_NAME: Readonly<Partial<Record<OpName, Handler>>> = {
+  // ---- framing and the stack
+  PROTO: (u) => {
+    const proto = u.u8();
+    if (proto > 5) throw u.bad(`unsupported pickle protocol ${proto} (0 to 5 are known)`);
+  },
+  // a length prefix for buffering; the opcodes inside read as usual
+  FRAME: (u) => u.need(u.u64()),
+  MARK: (u) => void u.marks.push(u.stack.length),
+  // Python pops a mark when the stack above it is empty
+  POP: (u) => void (u.aboveMark() ? u.stack.pop() : u.popMark()),
+  POP_MARK: (u) => void u.popMark(),
+  DUP: (u) => u.push(u.top()),
+
+  // ---- constants and numbers
+  NONE: (u) => u.push(null),
+  NEWTRUE: (u) => u.push(true),
+  NEWFALSE: (u) => u.push(false),
+  BININT1: (u) => u.push(u.u8()),
+  BININT2: (u) => u.push(u.u16()),
+  BININT: (u) => u.push(u.i32()),
+  LONG1: (u) => u.push(decodeLong(u.take(u.u8()))),
+  LONG4: (u) => u.push(decodeLong(u.take(u.length4()))),
+  // "00"/"01" are protocol 0's False/True
+  INT: (u) => {
+    const s = u.line();
+    u.push(s === '00' ? false : s === '01' ? true : u.textInt(s));
+  },
+  LONG: (u) => u.push(u.textInt(u.line())),
+  BINFLOAT: (u) => u.push(u.float(u.f64())),
+  FLOAT: (u) => u.push(u.float(textFloat(u, u.line()))),
+
+  // ---- strings and bytes
+  BINUNICODE: (u) => u.push(u.utf8(u.u32())),
+  SHORT_BINUNICODE: (u) => u.push(u.utf8(u.u8())),
+  BINUNICODE8: (u) => u.push(u.utf8(u.u64())),
+  // NOTE: Python 2 `str` is bytes. We read it as latin1 text, which is what keys (ASCII) need and what
+  // torch.load(..., encoding='latin1') does; numpy scalars encode it back to the same bytes.
+  BINSTRING: (u) => u.push(latin1(u.take(u.length4()))),
+  SHORT_BINSTRING: (u) => u.push(latin1(u.take(u.u8()))),
+  UNICODE: (u) => u.push(rawUnicode(u, u.line())),
+  // copies: fresh, aligned buffers (see plainBytes)
+  BINBYTES: (u) => u.push(u.take(u.u32()).slice()),
+  SHORT_BINBYTES: (u) => u.push(u.take(u.u8()).slice()),
+  BINBYTES8: (u) => u.push(u.take(u.u64()).slice()),
+  BYTEARRAY8: (u) => u.push(u.take(u.u64()).slice()),
+
+  // ---- tuples, lists, dicts, sets
+  EMPTY_TUPLE: (u) => u.push(new PyTuple([])),
+  TUPLE1: (u) => u.push(new PyTuple(popN(u, 1))),
+  TUPLE2: (u) => u.push(new PyTuple(popN(u, 2))),
+  TUPLE3: (u) => u.push(new PyTuple(popN(u, 3))),
+  TUPLE: (u) => u.push(new PyTuple(u.popMark())),
+  EMPTY_LIST: (u) => u.push([]),
+  LIST: (u) => u.push(u.popMark()),
+  APPEND: (u) => {
+    const v = u.pop();
+    u.asList(u.top()).push(v);
+  },
+  APPENDS: (u) => {
+    const items = u.popMark();
+    const list = u.asList(u.top());
+    for (const v of items) list.push(v);
+  },
+  EMPTY_DICT: (u) => u.push(new Map<PyKey, PickleValue>()),
+  DICT: (u) => {
+    const d = new Map<PyKey, PickleValue>();
+    u.setItems(d, u.popMark());
+    u.push(d);
+  },
+  SETITEM: (u) => {
+    const [k, v] = popN(u, 2);
+    u.setItems(u.asDict(u.top()), [k, v]);
+  },
+  SETITEMS: (u) => {
+    const items = u.popMark();
+    u.setItems(u.asDict(u.top()), items);
+  },
+  EMPTY_SET: (u) => u.push(new Set<PickleValue>()),
+  ADDITEMS: (u) => {
+    const items = u.popMark();
+    const set = u.top();
+    if (!(set instanceof Set)) throw u.bad(`cannot add items to ${describePy(set)}`);
+    for (const v of items) (set as Set<PickleValue>).add(v);
+  },
+  FROZENSET: (u) => u.push(new Set(u.popMark())),
+
+  // ---- the memo
+  BINPUT: (u) => void u.memo.set(u.u8(), u.top()),
+  LONG_BINPUT: (u) => void u.memo.set(u.u32(), u.top()),
+  MEMOIZE: (u) => void u.memo.set(u.memo.size, u.top()),
+  PUT: (u) => void u.memo.set(textMemoIndex(u, true), u.top()),
+  BINGET: (u) => u.push(u.memoGet(u.u8())),
+  LONG_BINGET: (u) => u.push(u.memoGet(u.u32())),
+  GET: (u) => u.push(u.memoGet(textMemoIndex(u, false))),
+
+  // ---- globals, calls and objects: all through the hooks
+  GLOBAL: (u) => {
+    const module = u.line();
+    const name = u.line();
+    u.push(u.hooks.findGlobal(module, name));
+  },
+  STACK_GLOBAL: (u) => {
+    const [module, name] = popN(u, 2);
+    if (typeof module !== 'string' || typeof name !== 'string') throw u.bad('STACK_GLOBAL needs two strings');
+    u.push(u.hooks.findGlobal(module, name));
+  },
+  REDUCE: (u) => {
+    const args = u.asArgs(u.pop());
+    const fn = u.pop();
+    u.push(u.hooks.call(fn, args));
+  },
+  // cls.__new__(cls, *args)
+  NEWOBJ: (u) => {
+    const args = u.asArgs(u.pop());
+    const cls = u.pop();
+    u.push(u.hooks.call(cls, args));
+  },
+  NEWOBJ_EX: (u) => {
+    const kwargs = u.pop();
+    const args = u.asArgs(u.pop());
+    const cls = u.pop();
+    if (!(kwargs instanceof Map) || kwargs.size > 0) throw u.bad('keyword arguments are not supported');
+    u.push(u.hooks.call(cls, args));
+  },
+  INST: (u) => {
+    const module = u.line();
+    const name = u.line();
+    const cls = u.hooks.findGlobal(module, name);
+    u.push(u.hooks.call(cls, u.popMark()));
+  },
+  OBJ: (u) => {
+    const [cls, ...args] = u.popMark();
+    if (cls === undefined) throw u.bad('OBJ without a class');
+    u.push(u.hooks.call(cls, args));
+  },
+  BUILD: (u) => {
+    const state = u.pop();
+    u.hooks.build(u.top(), state);
+  },
+  BINPERSID: (u) => u.push(u.hooks.persistentLoad(u.pop())),
+  PERSID: (u) => u.push(u.hooks.persistentLoad(u.line())),
+
+  // ---- refused
+  EXT1: refuseExtension,
+  EXT2: refuseExtension,
+  EXT4: refuseExtension,
+};
+
+/** {@link HANDLERS_BY_NAME} by opcode byte. */
+const HANDLERS: readonly (Handler | undefined)[] = Array.from({ length: 256 }, (_, code) => {
+  const name = OPCODE_NAMES[code] as OpName | undefined;
+  return name === undefined ? undefined : HANDLERS_BY_NAME[name];
+});
