@@ -10,7 +10,6 @@ import { RandomState, TSNDataSet, buildTransforms, framePaths, groupToTensor, sa
 import { DataError, UsageError } from '../errors.js';
 import type { Modality } from '../models/config.js';
 import type { TsnOverrides } from '../models/load.js';
-import { TsnRunner } from '../models/load.js';
 import type { Device } from '../runtime/index.js';
 import { type HostTensor, hostTensor } from '../tensor/index.js';
 import type { ProgressEvent, ResolveWeightsOptions } from '../zoo/index.js';
@@ -230,7 +229,7 @@ export async function predict(inputs: readonly string[], opts: PredictOptions): 
     { weights: opts.weights, testSegments: opts.testSegments, overrides: opts.overrides },
     { onNote: opts.onNote, weightsOptions: { ...opts.weightsOptions, onProgress: (event) => emit({ status: 'weights', event }) } },
   );
-  const numClass = tm.model.config.numClass;
+  const numClass = tm.numClass;
   if (opts.labels && opts.labels.length !== numClass) {
     throw new UsageError(`${opts.labels.length} labels for a model with ${numClass} classes (${basename(tm.path)}); give one name per class, in class order`);
   }
@@ -238,7 +237,7 @@ export async function predict(inputs: readonly string[], opts: PredictOptions): 
   emit({ status: 'model', path: tm.path, summary: tm.summary, inputs: positions.length });
   const views = viewsPerVideo(protocol);
   const scores = new Float32Array(positions.length * numClass);
-  const runner = new TsnRunner(tm.model, { device: opts.device, threads: opts.threads });
+  const runner = tm.open({ device: opts.device, threads: opts.threads });
   const load = (from: number): Promise<InputClip[]> =>
     Promise.all(positions.slice(from, from + batchSize).map((p) => loadInputClip(inputs[p], { input: tm.input, protocol, tmpl: opts.tmpl })));
   const start = performance.now();

@@ -7,8 +7,9 @@ import { test } from 'node:test';
 import { type Dim, GraphBuilder, type Value, encodeOnnx } from '../../src/graph/index.js';
 import { createSession } from '../../src/runtime/index.js';
 import { type HostTensor, float32, numel } from '../../src/tensor/index.js';
-import { assertClose } from '../helpers/assert-close.js';
-import { conv2dRef, pool2dRef } from '../helpers/reference-ops.js';
+import { assertWithin, describeBound } from '../helpers/assert-close.js';
+import { ELEMENTARY_ULPS, U32, U64, addBounds, avgPoolBound, convBound, gamma } from '../helpers/fp32-bounds.js';
+import { type Conv2dRef, conv2dRef, pool2dRef } from '../helpers/reference-ops.js';
 import { makeRng, randn } from '../helpers/rng.js';
 
 /** Builds a one-output graph from float32 inputs, runs it, and checks the inferred shape against ORT's. */
@@ -28,7 +29,7 @@ async function run(inputs: Record<string, HostTensor>, body: (g: GraphBuilder, x
 
 const vals = (t: HostTensor) => Array.from(t.data as Float32Array);
 
-test('Conv: random configs (groups, depthwise, stride, padding, dilation) match a direct convolution', async () => {
+test('Conv: random configs (groups, depthwise, stride, padding, dilation) match a direct convolution', async (t) => {
   const rng = makeRng(1);
   const configs = [
     { c: 3, o: 4, k: 3, s: 1, p: 1, d: 1, g: 1, h: 7 },
@@ -47,22 +48,28 @@ test('Conv: random configs (groups, depthwise, stride, padding, dilation) match 
     const out = await run({ x: float32(xs, x) }, (g, v) =>
       g.conv(v.x, g.param('w', float32(ws, w)), g.param('b', float32([cf.o], b)), { stride: cf.s, padding: cf.p, dilation: cf.d, groups: cf.g }),
     );
-    const ref = conv2dRef(x, xs, w, ws, b, { stride: [cf.s, cf.s], pad: [cf.p, cf.p], dil: [cf.d, cf.d], groups: cf.g });
+    const o: Conv2dRef = { stride: [cf.s, cf.s], pad: [cf.p, cf.p], dil: [cf.d, cf.d], groups: cf.g };
+    const ref = conv2dRef(x, xs, w, ws, b, o);
     assert.deepEqual(out.shape, ref.shape);
-    assertClose(vals(out), Array.from(ref.data), { atol: 1e-4, rtol: 1e-4, what: JSON.stringify(cf) });
+    // ours (fp32, any summation order) against the float64 reference: both sides' dot-product bounds
+    const bound = addBounds(convBound(x, xs, w, ws, b, o), convBound(x, xs, w, ws, b, o, U64));
+    t.diagnostic(describeBound(JSON.stringify(cf), assertWithin(vals(out), ref.data, bound, JSON.stringify(cf))));
   }
 });
 
-test('MaxPool/AveragePool: ceil_mode and count_include_pad follow PyTorch', async () => {
+test('MaxPool/AveragePool: ceil_mode and count_include_pad follow PyTorch', async (t) => {
   const rng = makeRng(2);
   const xs = [1, 2, 7, 7];
   const x = randn(rng, numel(xs));
   for (const [k, s, p, ceil] of [[3, 2, 1, false], [3, 2, 0, true], [2, 2, 0, false], [3, 1, 1, false], [3, 2, 1, true]] as const) {
     const mx = await run({ x: float32(xs, x) }, (g, v) => g.maxPool(v.x, { kernelSize: k, stride: s, padding: p, ceilMode: ceil }));
-    assertClose(vals(mx), Array.from(pool2dRef('max', x, xs, k, s, p, ceil).data), { what: `max k${k}s${s}p${p}c${ceil}` });
+    // the max of fp32 values is one of them: exact
+    assertWithin(vals(mx), pool2dRef('max', x, xs, k, s, p, ceil).data, 0, `max k${k}s${s}p${p}c${ceil}`);
     for (const cip of [true, false]) {
       const av = await run({ x: float32(xs, x) }, (g, v) => g.averagePool(v.x, { kernelSize: k, stride: s, padding: p, ceilMode: ceil, countIncludePad: cip }));
-      assertClose(vals(av), Array.from(pool2dRef('avg', x, xs, k, s, p, ceil, cip).data), { atol: 1e-6, what: `avg k${k}s${s}p${p}c${ceil}i${cip}` });
+      const what = `avg k${k}s${s}p${p}c${ceil}i${cip}`;
+      const bound = addBounds(avgPoolBound(x, xs, k, s, p, ceil, cip), avgPoolBound(x, xs, k, s, p, ceil, cip, U64));
+      t.diagnostic(describeBound(what, assertWithin(vals(av), pool2dRef('avg', x, xs, k, s, p, ceil, cip).data, bound, what)));
     }
   }
 });
@@ -79,17 +86,24 @@ test('BatchNormalization (eval): (x - mean) / sqrt(var + eps) * w + b', async ()
   const out = await run({ x: float32([1, 2, 1, 2], [1, 2, 3, 5]) }, (g, v) =>
     g.batchNorm(v.x, g.param('w', float32([2], [2, 1])), g.param('b', float32([2], [0, 1])), g.param('m', float32([2], [1, 4])), g.param('v', float32([2], [4, 1])), 0),
   );
-  assertClose(vals(out), [0, 1, 0, 2]);
+  // y = x * scale + shift with scale = w / sqrt(v + eps), shift = b - m * scale: at most 6 roundings per term, so
+  // |error| <= gamma_6 ((|x| + |m|) |w| / sqrt(v + eps) + |b|); these values make every step exact in fact
+  const bound = [1, 2, 3, 5].map((x, i) => gamma(6) * (((Math.abs(x) + [1, 1, 4, 4][i]) * [2, 2, 1, 1][i]) / Math.sqrt([4, 4, 1, 1][i]) + [0, 0, 1, 1][i]));
+  assertWithin(vals(out), [0, 1, 0, 2], bound, 'BatchNormalization');
 });
 
 test('Relu, Clip (ReLU6), Sigmoid, Softmax, Identity', async () => {
   const x = float32([1, 4], [-1, 0.5, 3, 8]);
   assert.deepEqual(vals(await run({ x }, (g, v) => g.relu(v.x))), [0, 0.5, 3, 8]);
   assert.deepEqual(vals(await run({ x }, (g, v) => g.clip(v.x, 0, 6))), [0, 0.5, 3, 6]);
-  assertClose(vals(await run({ x }, (g, v) => g.sigmoid(v.x))), [-1, 0.5, 3, 8].map((a) => 1 / (1 + Math.exp(-a))));
+  // the logistic's absolute accuracy (fp32-bounds.ts), plus the float64 reference's few roundings
+  assertWithin(vals(await run({ x }, (g, v) => g.sigmoid(v.x))), [-1, 0.5, 3, 8].map((a) => 1 / (1 + Math.exp(-a))), ELEMENTARY_ULPS * U32 + gamma(4, U64), 'Sigmoid');
   const e = [-1, 0.5, 3, 8].map(Math.exp);
   const z = e.reduce((a, b) => a + b);
-  assertClose(vals(await run({ x }, (g, v) => g.softmax(v.x, 1))), e.map((a) => a / z));
+  // softmax as exp(x - max) / sum: x - max is rounded relative to |x - max| (<= 9), which moves exp by as much
+  // relative; then exp itself, a sum of 4 and a division; the reference adds its float64 roundings
+  const softmaxRel = gamma(ELEMENTARY_ULPS + 9 + 1 + 3 + 1) + gamma(9, U64);
+  assertWithin(vals(await run({ x }, (g, v) => g.softmax(v.x, 1))), e.map((a) => a / z), e.map((a) => (softmaxRel * a) / z), 'Softmax');
   assert.deepEqual(vals(await run({ x }, (g, v) => g.identity(v.x))), [-1, 0.5, 3, 8]);
 });
 
@@ -123,7 +137,8 @@ test('Add/Sub/Mul/Div broadcast numpy-style', async () => {
   assert.deepEqual(vals(add), [11, 12, 13, 21, 22, 23, 14, 15, 16, 24, 25, 26]);
   assert.deepEqual(vals(await run({ a, b }, body('sub'))).slice(0, 3), [-9, -8, -7]);
   assert.deepEqual(vals(await run({ a, b }, body('mul'))).slice(3, 6), [20, 40, 60]);
-  assertClose(vals(await run({ a, b }, body('div'))).slice(0, 3), [0.1, 0.2, 0.3]);
+  // one correctly rounded division: |error| <= u |a / b|
+  assertWithin(vals(await run({ a, b }, body('div'))).slice(0, 3), [0.1, 0.2, 0.3], [0.1, 0.2, 0.3].map((q) => U32 * q), 'Div');
 });
 
 test('Concat, Slice (negative indices and steps), Pad, Reshape, Transpose, Flatten, Squeeze/Unsqueeze', async () => {

@@ -17,7 +17,9 @@ export const gemmGrad: GradRule = (g, node, grads, { needs }) => {
   const ta = attrInt(node.attrs, 'transA', 0) === 1;
   const tb = attrInt(node.attrs, 'transB', 0) === 1;
   const alpha = attrFloat(node.attrs, 'alpha', 1);
-  const beta = attrFloat(node.attrs, 'beta', 1);
+  // NOTE: ONNX float attributes are 32-bit, so the forward scales C by fround(beta), in float64 graphs too; alpha
+  // needs no rounding here because it stays an attribute of the gradient Gemms.
+  const beta = Math.fround(attrFloat(node.attrs, 'beta', 1));
   let da: Value | undefined;
   let db: Value | undefined;
   if (needs[0]) {
