@@ -5,17 +5,22 @@ ReLU, ceil_mode pools, AvgPool2d(7) global pool) and of build_temporal_ops / Tem
 
 usage: /usr/bin/python3 bninception_ref.py OUT_DIR [--seed S] [--num-classes K] [--n-segment T]
 Writes to OUT_DIR: state_dict.pth (plain state dict, random weights), input_plain.npy [1,3,224,224] and
-logits_plain.npy, input_shift.npy [T,3,224,224] and logits_shift.npy ('block' shift, fold div 8), meta.json.
-Logits are computed in float64 from the float32 weights and inputs.
+logits_plain.npy, input_shift.npy [T,3,224,224] and logits_shift.npy ('block' shift, fold div 8), sigma_plain.npy and
+sigma_shift.npy (the fp32 rounding-error budget of each logit, test/helpers/fp32_budget.py), meta.json.
+Logits are computed (and saved) in float64 from the float32 weights and inputs.
 """
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'helpers'))
+from fp32_budget import LAMBDA, SAMPLES, Fp32Budget  # noqa: E402
 
 # name, in, 1x1, 3x3 reduce, 3x3, double 3x3 reduce, double 3x3, pool kind, pool proj (0 = none)
 BLOCKS = [
@@ -151,17 +156,20 @@ def main():
     x_plain = torch.rand((1, 3, 224, 224), generator=gen) * 255 - mean
     x_shift = torch.rand((args.n_segment, 3, 224, 224), generator=gen) * 255 - mean
     model64 = model.double()
-    with torch.no_grad():
-        logits_plain = model64(x_plain.double())
-        model64.shift_mask, model64.n_segment, model64.fold_div = '0' + '1' * 11, args.n_segment, 8
-        logits_shift = model64(x_shift.double())
+    budget = Fp32Budget(args.seed)
+    budget.instrument(model64)
+    logits_plain, sigma_plain = budget.sigma(model64, x_plain.double(), SAMPLES)
+    model64.shift_mask, model64.n_segment, model64.fold_div = '0' + '1' * 11, args.n_segment, 8
+    logits_shift, sigma_shift = budget.sigma(model64, x_shift.double(), SAMPLES)
     np.save(os.path.join(args.out, 'input_plain.npy'), x_plain.numpy().astype(np.float32))
-    np.save(os.path.join(args.out, 'logits_plain.npy'), logits_plain.numpy().astype(np.float32))
+    np.save(os.path.join(args.out, 'logits_plain.npy'), logits_plain.numpy())
+    np.save(os.path.join(args.out, 'sigma_plain.npy'), sigma_plain.numpy())
     np.save(os.path.join(args.out, 'input_shift.npy'), x_shift.numpy().astype(np.float32))
-    np.save(os.path.join(args.out, 'logits_shift.npy'), logits_shift.numpy().astype(np.float32))
+    np.save(os.path.join(args.out, 'logits_shift.npy'), logits_shift.numpy())
+    np.save(os.path.join(args.out, 'sigma_shift.npy'), sigma_shift.numpy())
     keys = [[k, list(v.shape)] for k, v in model.state_dict().items()]
     with open(os.path.join(args.out, 'meta.json'), 'w') as f:
-        json.dump({'num_classes': args.num_classes, 'n_segment': args.n_segment, 'keys': keys}, f)
+        json.dump({'num_classes': args.num_classes, 'n_segment': args.n_segment, 'keys': keys, 'lambda': LAMBDA}, f)
 
 
 if __name__ == '__main__':

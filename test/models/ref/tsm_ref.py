@@ -5,9 +5,10 @@ it uses torchvision's ResNets, as the original does).
 Usage: /usr/bin/python3 tsm_ref.py OUT_DIR CASES_JSON
 CASES_JSON is a list of {"name", "file", "tsn": {TSN kwargs}, "batch", "height", "width", "seed"}. For each case it
 writes OUT_DIR/<file> (torch.save of {'epoch', 'arch', 'state_dict' with 'module.' keys, 'best_prec1'}),
-OUT_DIR/<name>_input.npy, OUT_DIR/<name>_logits.npy (model.eval(), no_grad) and OUT_DIR/<name>_meta.json
-(fp32_vs_fp64_max_abs: the float32 model's distance from the same model in float64). BatchNorm layers get random affine
-parameters and calibrated, perturbed running statistics so eval outputs depend on every layer.
+OUT_DIR/<name>_input.npy, OUT_DIR/<name>_logits.npy (model.eval(), no_grad), OUT_DIR/<name>_logits64.npy (the same
+model in float64), OUT_DIR/<name>_sigma.npy (the fp32 rounding-error budget of each logit, test/helpers/fp32_budget.py)
+and OUT_DIR/<name>_meta.json (fp32_vs_fp64_max_abs: the float32 model's distance from the float64 one). BatchNorm
+layers get random affine parameters and calibrated, perturbed running statistics so eval outputs depend on every layer.
 """
 import copy
 import json
@@ -20,6 +21,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'helpers'))
+from fp32_budget import ELEMENTARY_ULPS, LAMBDA, SAMPLES, Fp32Budget, fp32  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -91,9 +95,14 @@ class NonLocal3D(nn.Module):
         g_x = self.g(x).view(n, self.ci, -1).permute(0, 2, 1)
         th = self.theta(x).view(n, self.ci, -1).permute(0, 2, 1)
         ph = self.phi(x).view(n, self.ci, -1)
-        y = torch.matmul(F.softmax(torch.matmul(th, ph), dim=-1), g_x)
+        f = fp32(torch.matmul(th, ph), self.ci, lambda: torch.matmul(th.abs(), ph.abs()))
+        # softmax: exp, its argument f - max rounded relative to |f - max|, and a sum over the row
+        p = F.softmax(f, dim=-1)
+        p = fp32(p, f.shape[-1] + (ELEMENTARY_ULPS + 2 + (f - f.amax(-1, keepdim=True)).abs()) ** 2, p.abs())
+        y = fp32(torch.matmul(p, g_x), p.shape[-1], lambda: torch.matmul(p, g_x.abs()))
         y = y.permute(0, 2, 1).contiguous().view(n, self.ci, *x.size()[2:])
-        return self.W(y) + x
+        wy = self.W(y)
+        return fp32(wy + x, 1, lambda: wy.abs() + x.abs())
 
 
 class NLWrap(nn.Module):
@@ -133,7 +142,10 @@ class InvRes(nn.Module):
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
-        return x + self.conv(x) if self.use_res_connect else self.conv(x)
+        if not self.use_res_connect:
+            return self.conv(x)
+        y = self.conv(x)
+        return fp32(x + y, 1, lambda: x.abs() + y.abs())
 
 
 class MobileNetV2(nn.Module):
@@ -149,7 +161,8 @@ class MobileNetV2(nn.Module):
         self.classifier = nn.Linear(1280, n_class)
 
     def forward(self, x):
-        return self.classifier(self.features(x).mean(3).mean(2))
+        f = self.features(x)
+        return self.classifier(fp32(f.mean(3).mean(2), f.shape[2] * f.shape[3] + 2, lambda: f.abs().mean(3).mean(2)))
 
 
 # ---- TSN (ops/models.py semantics, eval path) ----------------------------------------------------------------
@@ -203,11 +216,13 @@ class TSN(nn.Module):
         if self.dropout > 0:
             out = self.new_fc(out)
         if not self.before_softmax:
+            spread = (out - out.amax(1, keepdim=True)).abs()
             out = F.softmax(out, dim=1)
+            out = fp32(out, out.shape[1] + (ELEMENTARY_ULPS + 2 + spread) ** 2, out.abs())
         t = self.num_segments // 2 if (self.is_shift and self.temporal_pool) else self.num_segments
         out = out.view((-1, t) + out.size()[1:])
         if self.consensus_type == 'avg':
-            out = out.mean(dim=1, keepdim=True)
+            out = fp32(out.mean(dim=1, keepdim=True), t + 2, lambda: out.abs().mean(dim=1, keepdim=True))
         return out.squeeze(1)
 
 
@@ -261,15 +276,25 @@ def main():
         x = torch.randn(*shape)
         with torch.no_grad():
             logits = model(x)
-            # the same model in float64: how far float32 itself is from exact, to size the tolerance
-            gap = (copy.deepcopy(model).double()(x.double()) - logits.double()).abs().max().item()
+        # the same model in float64, and the fp32 rounding-error budget of each logit around it
+        model64 = copy.deepcopy(model).double()
+        budget = Fp32Budget(case['seed'])
+        budget.instrument(model64)
+        for m in model64.modules():
+            if isinstance(m, (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)):
+                # the residual add (then an exact ReLU): one rounding
+                m.register_forward_hook(lambda _m, _i, out: fp32(out, 1, out.abs))
+        logits64, sigma = budget.sigma(model64, x.double(), SAMPLES)
+        gap = (logits64 - logits.double()).abs().max().item()
         sd = {'module.' + k: v for k, v in model.state_dict().items()}
         torch.save({'epoch': 1, 'arch': kw['base_model'], 'state_dict': sd, 'best_prec1': 0.0},
                    os.path.join(out_dir, case['file']))
         np.save(os.path.join(out_dir, case['name'] + '_input.npy'), x.numpy().astype(np.float32))
         np.save(os.path.join(out_dir, case['name'] + '_logits.npy'), logits.numpy().astype(np.float32))
+        np.save(os.path.join(out_dir, case['name'] + '_logits64.npy'), logits64.numpy())
+        np.save(os.path.join(out_dir, case['name'] + '_sigma.npy'), sigma.numpy())
         with open(os.path.join(out_dir, case['name'] + '_meta.json'), 'w') as f:
-            json.dump({'fp32_vs_fp64_max_abs': gap, 'logits_std': float(logits.std())}, f)
+            json.dump({'fp32_vs_fp64_max_abs': gap, 'logits_std': float(logits.std()), 'samples': SAMPLES, 'lambda': LAMBDA}, f)
 
 
 if __name__ == '__main__':
