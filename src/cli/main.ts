@@ -8,7 +8,10 @@ import { COMMANDS } from './commands/index.js';
 
 const program = new Command('tsm')
   .description('temporal-shift: Temporal Shift Module (TSM) video action recognition in TypeScript')
-  .showHelpAfterError()
+  // commander's own usage errors (an unknown option, a missing argument) read like every other bad input: one
+  // `error TSM_USAGE:` line naming the flag, and a pointer to the help rather than all of it
+  .configureOutput({ outputError: (str, write) => write(str.replace(/^error: /, 'error TSM_USAGE: ')) })
+  .showHelpAfterError('(add --help to list the options)')
   .exitOverride();
 
 for (const register of COMMANDS) register(program);

@@ -68,11 +68,15 @@ export async function infer(opts: InferOptions, onNote: (m: string) => void = ()
   if (!['float32', 'float64', 'float16'].includes(x.dtype)) throw new UsageError(`--input ${opts.input} holds ${x.dtype}; expected float32 normalized frames`);
   const inputWarning = nonFiniteWarning(`--input ${opts.input}`, x, 'clip');
   if (inputWarning) onWarning(inputWarning);
+  // the model's shape errors describe the input but cannot name its file
+  const namingInput = (err: unknown): never => {
+    throw err instanceof ShapeError ? new ShapeError(`--input ${opts.input}: ${err.message}`, { cause: err }) : err;
+  };
   const weights = await resolveCliWeights(opts.weights);
-  const { model } = await loadTsnCheckpoint(weights, opts.overrides, { inputChannels: x.shape[1], onNote });
+  const { model } = await loadTsnCheckpoint(weights, opts.overrides, { inputChannels: x.shape[1], onNote }).catch(namingInput);
   const runner = new TsnRunner(model, { device: opts.device, threads: opts.threads });
   try {
-    const y = await runner.logits(x);
+    const y = await runner.logits(x).catch(namingInput);
     const logitsWarning = nonFiniteWarning(`the logits written to ${opts.output}`, y, 'clip');
     if (logitsWarning) onWarning(logitsWarning);
     await writeNpy(opts.output, y);
