@@ -4,8 +4,8 @@
  * (frames go to a temporary folder renamed when ffmpeg succeeds). Node only.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, relative } from 'node:path';
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { DataError, UsageError } from '../errors.js';
 import { spawnChild } from '../util/spawn-child.js';
 import { FFMPEG } from './video.js';
@@ -93,6 +93,10 @@ export async function extractFrames(input: string, outDir: string, opts: Extract
   for (const [name, v] of [['--height', opts.height], ['--short-side', opts.shortSide]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 2)) throw UsageError.expected(name, 'an integer >= 2', v);
   }
+  // ffmpeg would fail on each video in turn
+  if (opts.quality !== undefined && !(Number.isInteger(opts.quality) && opts.quality >= 1 && opts.quality <= 31)) {
+    throw UsageError.expected('--quality', 'an integer from 1 (best) to 31', opts.quality);
+  }
   const pattern = templateToFfmpeg(opts.imageTmpl ?? 'img_{:05d}.jpg');
   const isFile = (await stat(input)).isFile();
   const videos = isFile ? [input] : await findVideos(input);
@@ -101,6 +105,8 @@ export async function extractFrames(input: string, outDir: string, opts: Extract
   const done: { video: string; dir: string; frames: number }[] = [];
   const skipped: string[] = [];
   const failed: { video: string; error: string }[] = [];
+  // folders made on the way to a video's temporary folder: a failed video leaves none of them behind
+  const made = new Set<string>();
   let completed = 0;
   const report = (status: ExtractProgress['status'], video: string): void =>
     opts.onProgress?.({ status, video, completed: ++completed, total: videos.length });
@@ -114,7 +120,13 @@ export async function extractFrames(input: string, outDir: string, opts: Extract
     const tmp = join(dirname(dir), `.${basename(dir)}.tmp`);
     try {
       await rm(tmp, { recursive: true, force: true });
-      await mkdir(tmp, { recursive: true });
+      const first = await mkdir(tmp, { recursive: true });
+      if (first !== undefined && resolve(first) !== resolve(tmp)) {
+        for (let d = resolve(dirname(tmp)); ; d = dirname(d)) {
+          made.add(d);
+          if (d === resolve(first) || d === dirname(d)) break;
+        }
+      }
       await ffmpegFrames(video, join(tmp, pattern), opts);
       const frames = (await readdir(tmp)).length;
       if (frames === 0) throw new DataError('ffmpeg wrote no frames');
@@ -131,5 +143,7 @@ export async function extractFrames(input: string, outDir: string, opts: Extract
   await Promise.all(Array.from({ length: Math.min(jobs, queue.length) }, async () => {
     for (let v = queue.shift(); v !== undefined; v = queue.shift()) await one(v);
   }));
+  // deepest first; rmdir keeps every folder that holds anything (the frames of another video)
+  for (const d of [...made].sort((a, b) => b.length - a.length)) await rmdir(d).catch(() => undefined);
   return { done, skipped, failed };
 }

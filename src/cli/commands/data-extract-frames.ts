@@ -48,6 +48,10 @@ export const registerExtractFrames: RegisterCommand = (program: Command) => {
     bar.stop();
     process.stdout.write(`extracted ${r.done.length} videos, skipped ${r.skipped.length} already done, ${r.failed.length} failed\n`);
     for (const f of r.failed) process.stderr.write(`failed: ${f.video}: ${f.error}\n`);
-    if (r.failed.length > 0) throw new DataError(`${r.failed.length} videos failed to extract (listed above); run again to retry them`);
+    const n = r.failed.length;
+    if (n > 0) {
+      const which = n === 1 ? `1 video failed to extract: ${r.failed[0].video}` : `${n} videos failed to extract, the first ${r.failed[0].video}`;
+      throw new DataError(`${which} (ffmpeg's reason above); run again to retry ${n === 1 ? 'it' : 'them'}`);
+    }
   });
 };
