@@ -2,6 +2,7 @@
  * `tsm zoo [--json]` lists the released checkpoints (and whether each is cached); `tsm zoo download NAME...`
  * fetches them into the cache with a progress bar.
  */
+import { stat } from 'node:fs/promises';
 import { SingleBar } from 'cli-progress';
 import type { Command } from 'commander';
 import {
@@ -15,6 +16,8 @@ import {
   type ProgressCallback,
   type ZooEntry,
 } from '../../zoo/index.js';
+import { UsageError } from '../../errors.js';
+import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { describeWait } from './weights.js';
 
@@ -140,6 +143,12 @@ export function downloadProgressBar(stream: NodeJS.WriteStream = process.stderr)
   return { onProgress, stop };
 }
 
+/** The cache folder and how the user gave it, for messages: `--cache-dir`, `$TSM_CACHE` or the default. */
+function cacheDirOf(flags: { readonly cacheDir?: string }): { dir: string; flag: string } {
+  if (flags.cacheDir !== undefined) return { dir: flags.cacheDir, flag: '--cache-dir' };
+  return { dir: defaultCacheDir(), flag: process.env.TSM_CACHE ? '$TSM_CACHE' : 'the cache folder' };
+}
+
 /** Registers `tsm zoo` and `tsm zoo download`. */
 export const registerZoo: RegisterCommand = (program: Command) => {
   const zoo = program
@@ -148,7 +157,9 @@ export const registerZoo: RegisterCommand = (program: Command) => {
     .option('--json', 'print JSON (all results, URLs, cache paths) instead of a table')
     .option('--cache-dir <dir>', 'cache folder (default: $TSM_CACHE, else the platform cache folder)')
     .action(async (flags: ZooFlags) => {
-      const cacheDir = flags.cacheDir ?? defaultCacheDir();
+      const { dir: cacheDir, flag } = cacheDirOf(flags);
+      // a file there would list every checkpoint as not cached
+      if ((await stat(cacheDir).catch(() => undefined))?.isFile()) throw new UsageError(`${flag} ${cacheDir} is a file; pass a folder`);
       const rows = await listZoo(cacheDir);
       process.stdout.write(flags.json ? `${JSON.stringify(rows, null, 2)}\n` : formatZoo(rows, cacheDir));
     });
@@ -158,8 +169,12 @@ export const registerZoo: RegisterCommand = (program: Command) => {
     .argument('<name...>', 'zoo names (see `tsm zoo`), with or without .pth, or URLs')
     .option('--cache-dir <dir>', 'cache folder (default: $TSM_CACHE, else the platform cache folder)')
     .option('--force', 'download again even when cached')
-    .action(async (names: string[], flags: DownloadFlags) => {
-      const cacheDir = flags.cacheDir ?? defaultCacheDir();
+    .action(async (names: string[], _flags: DownloadFlags, cmd: Command) => {
+      // `zoo download X --cache-dir D` hands D to the parent `zoo`, which has the same flag
+      const flags = cmd.optsWithGlobals<DownloadFlags>();
+      const { dir: cacheDir, flag } = cacheDirOf(flags);
+      // before any download starts, not once the bytes have arrived
+      await checkOutputPath(cacheDir, { kind: 'folder', flag });
       for (const name of names) {
         const bar = downloadProgressBar();
         let cached = false;
