@@ -170,6 +170,8 @@ export interface PredictOptions extends Omit<TestProtocol, 'softmax'> {
   readonly overrides?: TsnOverrides;
   /** Class names, one per class. @default `class 0`, `class 1`, ... */
   readonly labels?: readonly string[];
+  /** Where `labels` came from, named when their count is wrong (`--labels names.txt`). */
+  readonly labelsSource?: string;
   /** Classes listed per input. @default 5 */
   readonly topK?: number;
   /** Inputs per model run. @default 4 */
@@ -231,7 +233,8 @@ export async function predict(inputs: readonly string[], opts: PredictOptions): 
   );
   const numClass = tm.numClass;
   if (opts.labels && opts.labels.length !== numClass) {
-    throw new UsageError(`${opts.labels.length} labels for a model with ${numClass} classes (${basename(tm.path)}); give one name per class, in class order`);
+    const from = opts.labelsSource === undefined ? '' : ` in ${opts.labelsSource}`;
+    throw new UsageError(`${opts.labels.length} labels${from} for a model with ${numClass} classes (${basename(tm.path)}); give one name per class, in class order`);
   }
   const positions = shardPositions(inputs.length, opts.shard);
   emit({ status: 'model', path: tm.path, summary: tm.summary, inputs: positions.length });

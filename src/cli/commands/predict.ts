@@ -26,6 +26,8 @@ export interface PredictCommandOptions extends Omit<PredictOptions, 'onProgress'
   /** Dataset whose category names label the classes. */
   readonly dataset?: string;
   readonly rootPath?: string;
+  /** The `--labels` file `labels` were read from. */
+  readonly labelsFile?: string;
 }
 
 
@@ -61,7 +63,7 @@ export function parsePredictFlags(inputs: readonly string[], raw: RawFlags): Pre
     weights,
     ...(strFlag(f, 'testSegments') === undefined ? {} : { testSegments: intFlag('--test-segments', strFlag(f, 'testSegments') as string, 1) }),
     overrides: parseModelFlags(f, { segments: false }),
-    ...(strFlag(f, 'labels') === undefined ? {} : { labels: readLabels(strFlag(f, 'labels') as string) }),
+    ...(strFlag(f, 'labels') === undefined ? {} : { labels: readLabels(strFlag(f, 'labels') as string), labelsFile: strFlag(f, 'labels') }),
     testCrops: crops as TestCrops,
     fullRes: f.fullRes === true,
     twiceSample: f.twiceSample === true,
@@ -112,16 +114,18 @@ export async function runPredict(opts: PredictCommandOptions): Promise<void> {
   const note = (m: string): void => void process.stderr.write(`note: ${m}\n`);
   const warn = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
   const labels = opts.labels ?? datasetLabels(opts, note);
+  const labelsSource =
+    opts.labelsFile !== undefined ? `--labels ${opts.labelsFile}` : opts.labels === undefined && opts.dataset !== undefined ? `the categories of --dataset ${opts.dataset}` : undefined;
   const bar = evaluationBar('predicting', false);
   const onProgress = (e: PredictEvent): void => {
     if (e.status === 'model' && !opts.json) process.stderr.write(`=> ${e.summary} (${e.path})\n`);
     else if (e.status === 'weights' && describeWeightsEvent(e.event)) process.stderr.write(`=> ${describeWeightsEvent(e.event)}\n`);
     else if (e.status === 'progress' && opts.inputs.length > 1) bar.update(e.done, e.total, { vps: e.videosPerSecond });
   };
-  const { inputs, json, output, dataset: _d, rootPath: _r, ...rest } = opts;
+  const { inputs, json, output, dataset: _d, rootPath: _r, labelsFile: _l, ...rest } = opts;
   let result;
   try {
-    result = await predict(inputs, { ...rest, labels, onProgress, onNote: note });
+    result = await predict(inputs, { ...rest, labels, labelsSource, onProgress, onNote: note });
   } finally {
     bar.stop();
   }
