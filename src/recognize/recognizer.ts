@@ -12,6 +12,7 @@ import { formatTemplate } from '../data/template.js';
 import { detectFrameTemplate } from '../evaluate/predict.js';
 import { UsageError } from '../errors.js';
 import { type Device, parseDevice } from '../runtime/index.js';
+import { positiveInt } from '../util/check.js';
 import type { ProgressCallback } from '../zoo/index.js';
 import type { TsnOverrides } from '../models/load.js';
 import type { RecognizerInput } from './clip-model.js';
@@ -126,12 +127,6 @@ export interface ActionRecognizer {
   readonly model: RecognizerModel;
 }
 
-function positiveInt(name: string, v: number | undefined, fallback: number): number {
-  const n = v ?? fallback;
-  if (!Number.isInteger(n) || n < 1) throw UsageError.expected(name, 'a positive integer', v);
-  return n;
-}
-
 const isLive = (o: LiveModel | OnlineSource): o is LiveModel => 'stepper' in o;
 
 /** The frames of a frame folder (`img_00001.jpg`, ...), in order, decoded one at a time. */
@@ -163,7 +158,7 @@ export async function actionRecognizer(model?: string, options: ActionRecognizer
   const device = parseDevice(options.device ?? 'cpu');
   const threads = options.threads ?? 0;
   if (!Number.isInteger(threads) || threads < 0) throw UsageError.expected('threads', 'an integer >= 0', threads);
-  if (options.inputSize !== undefined) positiveInt('inputSize', options.inputSize, 1);
+  if (options.inputSize !== undefined) positiveInt('inputSize', options.inputSize);
   const opened = await openModels(model, options.online, { ...options, device, threads });
   const { clip, name } = opened;
   let online: Promise<LiveModel> | undefined = opened.online && isLive(opened.online) ? Promise.resolve(opened.online) : undefined;
@@ -175,7 +170,7 @@ export async function actionRecognizer(model?: string, options: ActionRecognizer
 
   const recognize = async (input: RecognizerInput, opts: RecognizeOptions = {}): Promise<ActionScore[]> => {
     alive();
-    const k = positiveInt('topK', opts.topK, 5);
+    const k = positiveInt('topK', opts.topK ?? 5);
     if (!clip) {
       throw new UsageError(`${name} is an online (streaming) model: use recognize.stream(video) for per-frame labels, or load a clip model for whole clips`);
     }
@@ -185,9 +180,9 @@ export async function actionRecognizer(model?: string, options: ActionRecognizer
 
   const stream = (video: string | AsyncIterable<Image>, opts: StreamOptions = {}): AsyncGenerator<FramePrediction, void, undefined> => {
     alive();
-    const stride = positiveInt('frameStride', opts.frameStride, 1);
-    const k = positiveInt('topK', opts.topK, 5);
-    const maxFrames = opts.maxFrames === undefined ? undefined : positiveInt('maxFrames', opts.maxFrames, 1);
+    const stride = positiveInt('frameStride', opts.frameStride ?? 1);
+    const k = positiveInt('topK', opts.topK ?? 5);
+    const maxFrames = opts.maxFrames === undefined ? undefined : positiveInt('maxFrames', opts.maxFrames);
     if (!opened.online) {
       throw new UsageError(
         `recognize.stream() needs an online model and ${name} is a clip model without one. Export one with ` +

@@ -15,6 +15,7 @@ import { encodeOnnx } from '../graph/index.js';
 import { OnlineMobileNetV2 } from '../models/online-mobilenet-v2.js';
 import type { Parameter } from '../nn/index.js';
 import { type HostTensor, float32, hostTensor, numel } from '../tensor/index.js';
+import { positiveInt } from '../util/check.js';
 import { SGD } from '../train/sgd.js';
 import { applyStepOutputs, buildTrainStepGraph, stepFeeds } from '../train/step-graph.js';
 import { CLASSIFIER_ONLY, OnlineClipNet, buildPrefixGraph, featureShape, freezeForTeaching } from './clip-net.js';
@@ -128,11 +129,6 @@ export class TeachAbortError extends TsmError {
     this.name = 'AbortError';
   }
 }
-
-const positiveInt = (name: string, v: number): number => {
-  if (!Number.isInteger(v) || v < 1) throw UsageError.expected(name, 'a positive integer', v);
-  return v;
-};
 
 /** Checks and completes the options. @throws {UsageError} naming the option */
 export function resolveTeachOptions(opts: TeachOptions): Required<Omit<TeachOptions, 'onProgress' | 'signal' | 'augment'>> & { readonly augment: AugmentOptions } {
