@@ -1,5 +1,6 @@
-// Assembles src/data/pixel-kernels.wat into pixel-kernels.wasm next to it (wabt, a devDependency). The .wasm is
-// committed, so installing and running need no assembler; test/data/pixel-kernels.test.ts checks it is up to date.
+// Assembles the WebAssembly kernels (src/data/pixel-kernels.wat, src/train/sgd-kernel.wat) into .wasm files next to
+// them (wabt, a devDependency). The .wasm files are committed, so installing and running need no assembler; the
+// kernels' tests check they are up to date.
 //   node scripts/build-wasm.mjs [--check]
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,16 +21,23 @@ export async function assemble(watPath) {
   }
 }
 
+const SOURCES = ['src/data/pixel-kernels.wat', 'src/train/sgd-kernel.wat'];
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const wat = join(root, 'src/data/pixel-kernels.wat');
-  const out = wat.replace(/\.wat$/, '.wasm');
-  const bytes = await assemble(wat);
-  if (process.argv.includes('--check')) {
-    const same = Buffer.compare(bytes, readFileSync(out)) === 0;
-    console.log(same ? `${out} is up to date` : `${out} is stale: run node scripts/build-wasm.mjs`);
-    process.exit(same ? 0 : 1);
+  let stale = false;
+  for (const src of SOURCES) {
+    const wat = join(root, src);
+    const out = wat.replace(/\.wat$/, '.wasm');
+    const bytes = await assemble(wat);
+    if (process.argv.includes('--check')) {
+      const same = Buffer.compare(bytes, readFileSync(out)) === 0;
+      console.log(same ? `${out} is up to date` : `${out} is stale: run node scripts/build-wasm.mjs`);
+      stale ||= !same;
+      continue;
+    }
+    writeFileSync(`${out}.tmp`, bytes);
+    renameSync(`${out}.tmp`, out);
+    console.log(`wrote ${out} (${bytes.length} bytes)`);
   }
-  writeFileSync(`${out}.tmp`, bytes);
-  renameSync(`${out}.tmp`, out);
-  console.log(`wrote ${out} (${bytes.length} bytes)`);
+  process.exit(stale ? 1 : 0);
 }

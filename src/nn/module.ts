@@ -14,7 +14,10 @@ export class Parameter {
   key = '';
 
   constructor(
-    /** Current value; replaced (not mutated) by loading or training. */
+    /**
+     * Current value; replaced (not mutated) by loading. A training step with the update on the host (the Node
+     * `TrainStep`'s default) makes a trained parameter's tensor a view of its flat weights and updates it in place.
+     */
     public tensor: HostTensor,
     /** Buffers are saved in the state dict but not trained (`running_mean`, `num_batches_tracked`). */
     readonly isBuffer = false,

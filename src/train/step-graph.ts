@@ -22,6 +22,14 @@ export interface TrainStepOptions {
   readonly clipGradNorm?: number;
   /** Also output the (clipped) gradients as `grad.<key>` (tests and debugging; costs memory). @default false */
   readonly outputGrads?: boolean;
+  /**
+   * Where the optimizer runs. `'graph'`: clipping and the SGD update are nodes of the step graph, which outputs the
+   * new weights and momentum buffers (what a page runs on onnxruntime-web). `'host'`: the graph ends at the
+   * gradients (one output per trained parameter, {@link TrainStepGraph.gradOutputs}) and their norm, and the caller
+   * updates in place (`FlatSgd`, as the Node `TrainStep` does): no old and new weights side by side, no copy of
+   * the weights out of onnxruntime, and weight decay or momentum changes need no new graph. @default 'graph'
+   */
+  readonly update?: 'graph' | 'host';
   /** Default-domain opset of the step graph. @default the graph layer's default (17) */
   readonly opset?: number;
   /**
@@ -54,6 +62,13 @@ export interface TrainStepGraph {
   readonly lrInputs: ReadonlyMap<number, string>;
   /** Weight decay, momentum and nesterov per group as baked into the graph (a change needs a rebuild). */
   readonly baked: readonly string[];
+  /** Where the update runs (see {@link TrainStepOptions.update}). */
+  readonly update: 'graph' | 'host';
+  /**
+   * With the update on the host: the graph output holding each trained parameter's gradient (unclipped, in the
+   * shape of the node that computes it; same element order as the parameter). Empty with the update in the graph.
+   */
+  readonly gradOutputs: ReadonlyMap<Parameter, string>;
   /** BatchNorm layers in batch-statistics mode, whose `num_batches_tracked` a step increments. */
   readonly trackedBns: readonly BatchNorm2d[];
   /** Scratch inputs of training-mode BatchNormalization nodes (fed fresh each step; see StepGraphBuilder). */
@@ -174,7 +189,8 @@ export const bakedKey = (o: SGD): string[] => o.paramGroups.map((g) => `${g.weig
  * Inputs: `input` (float32 `inputShape`), `labels` (int64 `[B]`), every parameter/buffer by key,
  * `momentum_buffer.<key>` (flat), `lr.<i>` (scalar per group). Outputs: `loss`, `logits`, `grad_norm` (before
  * clipping), `new.<key>` (updated parameters and running statistics, flat for parameters),
- * `new_momentum_buffer.<key>`, and `grad.<key>` with `outputGrads`.
+ * `new_momentum_buffer.<key>`, and `grad.<key>` with `outputGrads`. With `update: 'host'`: no momentum and lr
+ * inputs; the unclipped gradients ({@link TrainStepGraph.gradOutputs}) instead of the updated parameters.
  * @throws {UsageError} when no optimized parameter reaches the loss
  */
 export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainStepOptions): TrainStepGraph {
@@ -226,16 +242,18 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   // tensors. Its pairwise sum is also closer to float64 than the dot product's.
   const sq = g.scope('grad_norm', () => flatGrads.map((d) => g.reduce('ReduceSumSquare', d, [0], true)));
   const norm = g.sqrt(g.reduceSum(sq.length === 1 ? sq[0] : g.concat(sq, 0), [0], false));
-  let coef: Value | undefined;
-  if (opts.clipGradNorm !== undefined) {
-    if (!(opts.clipGradNorm > 0)) throw UsageError.expected('clipGradNorm', 'a positive number', opts.clipGradNorm);
-    coef = g.op('Min', [g.div(g.scalar(opts.clipGradNorm), g.add(norm, g.scalar(1e-6))), g.scalar(1)])[0];
-  }
-
+  if (opts.clipGradNorm !== undefined && !(opts.clipGradNorm > 0)) throw UsageError.expected('clipGradNorm', 'a positive number', opts.clipGradNorm);
+  const update = opts.update ?? 'graph';
+  if (update !== 'graph' && update !== 'host') throw UsageError.expected('update', "'graph' or 'host'", update);
   const lrInputs = new Map<number, string>();
   const momentumInputs = new Map<Parameter, string>();
+  const gradOutputs = new Map<Parameter, string>();
   const lrValues = new Map<number, Value>();
-  g.scope('sgd', () => {
+  // NOTE: each gradient is output under the name of the node that computes it (no Identity copy), so a
+  // pre-allocated output buffer receives it directly
+  if (update === 'host') trained.forEach((p) => gradOutputs.set(p, g.output(grads[candidates.indexOf(p)] as Value).name));
+  const coef = update === 'graph' && opts.clipGradNorm !== undefined ? g.op('Min', [g.div(g.scalar(opts.clipGradNorm), g.add(norm, g.scalar(1e-6))), g.scalar(1)])[0] : undefined;
+  if (update === 'graph') g.scope('sgd', () => {
     trained.forEach((p, i) => {
       const gi = groupOf.get(p) as number;
       const grp = optimizer.paramGroups[gi];
@@ -277,7 +295,8 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     .namedModules()
     .map(([, m]) => m)
     .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
-  return { graph: g.build(), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked: bakedKey(optimizer), trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
+  const baked = update === 'graph' ? bakedKey(optimizer) : [];
+  return { graph: g.build(), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked, update, gradOutputs, trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
 }
 
 /**
@@ -311,10 +330,11 @@ export function stepFeeds(built: TrainStepGraph, optimizer: SGD, input: HostTens
 
 /**
  * Applies one run's outputs: the updated parameters, momentum buffers and running statistics replace the old ones
- * (in the model's Parameters and the optimizer's state), and tracked BatchNorm layers count the batch.
+ * (in the model's Parameters and the optimizer's state), and tracked BatchNorm layers count the batch. With the
+ * update on the host, only the running statistics and the batch count (the caller updates the parameters).
  */
 export function applyStepOutputs(built: TrainStepGraph, optimizer: SGD, out: Readonly<Record<string, HostTensor>>): void {
-  for (const p of built.trained) {
+  for (const p of built.update === 'graph' ? built.trained : []) {
     p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
     const buf = out[`new_momentum_buffer.${p.key}`];
     if (buf) optimizer.state.set(p, hostTensor('float32', p.shape, buf.data as Float32Array));

@@ -1,14 +1,15 @@
 /**
- * One training step as one onnxruntime run: forward (train mode), softmax cross-entropy, backward, gradient
- * clipping by total norm, and the SGD update, all in a single graph. The runner feeds the model's parameters,
- * momentum buffers and learning rates, and swaps the updated tensors back into the model's Parameters.
+ * One training step: forward (train mode), softmax cross-entropy and backward as one onnxruntime run, then gradient
+ * clipping by total norm and the SGD update in place on the host (./flat-sgd.ts), or, with `update: 'graph'`, all
+ * of it in a single graph whose updated tensors are swapped into the model's Parameters.
  * Node only (onnxruntime-node).
  */
 import { UsageError } from '../errors.js';
 import { type Graph, encodeOnnx } from '../graph/index.js';
 import type { Module } from '../nn/index.js';
 import { type Device, type Session, type SessionOptions, createSession } from '../runtime/index.js';
-import type { HostTensor } from '../tensor/index.js';
+import { type HostTensor, hostTensor } from '../tensor/index.js';
+import { FlatSgd } from './flat-sgd.js';
 import { NCHWC_DOMAIN, nchwcBlockSize, rewriteDepthwiseNchwc } from './nchwc.js';
 import type { SGD } from './sgd.js';
 import { type TrainStepGraph, type TrainStepOptions, applyStepOutputs, bakedKey, buildTrainStepGraph, stepFeeds } from './step-graph.js';
@@ -17,6 +18,12 @@ export { type TrainStepGraph, type TrainStepOptions, buildTrainStepGraph, dropou
 
 /** Options of {@link TrainStep.create}, beyond the graph's. */
 export interface TrainStepRunOptions extends TrainStepOptions {
+  /**
+   * Where the optimizer runs (see {@link TrainStepOptions.update}). With `'host'` the model's trained Parameters
+   * and the optimizer's momentum buffers become views of flat arrays that each step updates in place.
+   * @default 'host'
+   */
+  readonly update?: 'graph' | 'host';
   /** @default 'cpu' */
   readonly device?: Device;
   /** Threads inside one op; 0 lets onnxruntime decide. @default 0 */
@@ -65,6 +72,8 @@ export interface StepResult {
  */
 export class TrainStep {
   private runs = 0;
+  /** Flat weights, gradients and momentum of each optimizer, shared by its steps (one per batch shape). */
+  private static readonly flats = new WeakMap<SGD, FlatSgd>();
 
   private constructor(
     private readonly model: Module,
@@ -76,6 +85,7 @@ export class TrainStep {
 
   /** Builds the step graph and its onnxruntime session. */
   static async create(model: Module, optimizer: SGD, opts: TrainStepRunOptions): Promise<TrainStep> {
+    opts = { ...opts, update: opts.update ?? 'host' };
     const built = buildTrainStepGraph(model, optimizer, opts);
     const session = await TrainStep.open(built, opts);
     return new TrainStep(model, optimizer, opts, built, session);
@@ -115,7 +125,7 @@ export class TrainStep {
     if (labels.dtype !== 'int64' || labels.shape.length !== 1 || labels.shape[0] !== want[0]) {
       throw new UsageError(`labels must be int64 [${want[0]}], got ${labels.dtype}[${labels.shape.join(',')}]`);
     }
-    if (bakedKey(this.optimizer).join(';') !== this.built.baked.join(';')) {
+    if (this.built.update === 'graph' && bakedKey(this.optimizer).join(';') !== this.built.baked.join(';')) {
       // Weight decay or momentum changed: they are constants of the graph, so rebuild it.
       await this.session.release();
       this.built = buildTrainStepGraph(this.model, this.optimizer, this.opts);
@@ -124,11 +134,45 @@ export class TrainStep {
     const b = this.built;
     const seed = opts.seed ?? this.runs;
     this.runs++;
+    if (b.update === 'host') return this.runHost(input, labels, seed);
     const out = await this.session.run(stepFeeds(b, this.optimizer, input, labels, seed));
     applyStepOutputs(b, this.optimizer, out);
     let grads: Map<string, HostTensor> | undefined;
     if (this.opts.outputGrads) grads = new Map(b.trained.map((p) => [p.key, out[`grad.${p.key}`]]));
     return { loss: Number(out.loss.data[0]), gradNorm: Number(out.grad_norm.data[0]), logits: out.logits, grads };
+  }
+
+  /** The flat arrays of this step's parameters: the optimizer's, or new ones when it trains another set. */
+  private flat(): FlatSgd {
+    const trained = this.built.trained;
+    let flat = TrainStep.flats.get(this.optimizer);
+    if (!flat || flat.params.length !== trained.length || flat.params.some((p, i) => p !== trained[i])) {
+      flat = new FlatSgd(trained);
+      TrainStep.flats.set(this.optimizer, flat);
+    }
+    return flat;
+  }
+
+  /** A step with the update on the host: the graph writes the gradients into the flat array, then SGD in place. */
+  private async runHost(input: HostTensor, labels: HostTensor, seed: number): Promise<StepResult> {
+    const b = this.built;
+    const flat = this.flat();
+    // points the Parameters at the flat weights (copying in any replaced since the last step) before the feeds
+    flat.attach(this.optimizer);
+    const feeds = stepFeeds(b, this.optimizer, input, labels, seed);
+    const shapes = new Map(b.graph.outputs.map((v) => [v.name, v.shape as number[]]));
+    const gradsOut: Record<string, HostTensor> = {};
+    b.trained.forEach((p, i) => {
+      const name = b.gradOutputs.get(p) as string;
+      gradsOut[name] = hostTensor('float32', shapes.get(name) as number[], flat.gradView(i));
+    });
+    const out = await this.session.run(feeds, undefined, gradsOut);
+    applyStepOutputs(b, this.optimizer, out);
+    const gradNorm = Number(out.grad_norm.data[0]);
+    let grads: Map<string, HostTensor> | undefined;
+    if (this.opts.outputGrads) grads = new Map(b.trained.map((p, i) => [p.key, flat.clippedGrad(i, gradNorm, this.opts.clipGradNorm)]));
+    flat.step(this.optimizer, gradNorm, this.opts.clipGradNorm);
+    return { loss: Number(out.loss.data[0]), gradNorm, logits: out.logits, grads };
   }
 
   /** Frees the onnxruntime session. */
