@@ -8,6 +8,7 @@ export {
   IMAGENET_MEAN,
   IMAGENET_STD,
   MODEL_KINDS,
+  MODEL_PRECISIONS,
   defaultLabelsFor,
   formatDeployMetadata,
   parseDeployMetadata,
@@ -16,6 +17,7 @@ export {
   type DeployInfoHints,
   type FramePreprocessing,
   type ModelKind,
+  type ModelPrecision,
 } from './metadata.js';
 export { readOnnxMetadata } from './onnx-metadata.js';
 export { OnlineStepper, type OrtLikeSession, type OrtLikeTensor, type TensorFactory } from './online-stepper.js';

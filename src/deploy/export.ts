@@ -4,14 +4,18 @@
  * size, normalization, segments and buffer shapes in its metadata, so onnxruntime-node, onnxruntime-web and the
  * web demo need nothing else. Node only.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { UsageError } from '../errors.js';
-import { DEFAULT_OPSET, encodeOnnx } from '../graph/index.js';
+import { DEFAULT_OPSET, type Graph, decodeGraph, encodeOnnx } from '../graph/index.js';
 import { parseCheckpointName } from '../models/config.js';
 import { type TsnOverrides, loadTsnCheckpoint } from '../models/load.js';
 import { loadOnlineMobileNetV2 } from '../models/online.js';
 import { type ExportGraph, buildClipExportGraph, buildOnlineExportGraph, checkOpset } from './export-graph.js';
-import type { ModelKind } from './metadata.js';
+import { type CalibrationMethod, type FloatLayer, type QuantizeOptions, checkQuantizeOptions, quantizeGraph } from '../quantize/index.js';
+import { DEPLOY_METADATA_KEYS, type ModelKind, parseDeployMetadata } from './metadata.js';
+import { readOnnxMetadata } from './onnx-metadata.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 
 export {
@@ -81,21 +85,125 @@ export interface ExportCheckpointOptions {
   readonly overrides?: TsnOverrides;
   /** Channel multiplier of an online checkpoint. @default 1 */
   readonly widthMult?: number;
+  /** Write the model in int8 (static QDQ, calibrated on `calibration`) or float16. @default float32 */
+  readonly quantize?: ExportQuantization;
+  /** int8: the calibration clips (a dataset folder, a folder of videos, or a folder of frame folders). */
+  readonly calibration?: string;
+  /** int8: clips to calibrate on, spread over the set. @default 32 */
+  readonly calibrationClips?: number;
+  /** int8: how activation ranges are chosen. @default 'minmax' */
+  readonly calibrationMethod?: CalibrationMethod;
+  /** int8: layers left in float32. @default none */
+  readonly keepFloat?: readonly FloatLayer[];
+  /** onnxruntime threads for calibration; 0 lets it decide. @default 0 */
+  readonly threads?: number;
   /** Receives announcements (defaults used, the configuration decided). */
   readonly onNote?: (message: string) => void;
+  /** Calibration progress: clips done of `total`. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** The precisions `--quantize` takes, as spelled on the command line. */
+export const EXPORT_QUANTIZATIONS = Object.freeze({ int8: 'int8', fp16: 'fp16' } as const);
+/** One of {@link EXPORT_QUANTIZATIONS}. */
+export type ExportQuantization = keyof typeof EXPORT_QUANTIZATIONS;
+
+/** The quantiser's options of an export, checked (no file is read yet). */
+function quantizeOptionsOf(opts: ExportCheckpointOptions): QuantizeOptions | undefined {
+  if (opts.quantize === undefined) {
+    const stray = (['calibration', 'calibrationClips', 'calibrationMethod', 'keepFloat'] as const).filter((k) => opts[k] !== undefined);
+    if (stray.length > 0) throw new UsageError(`${stray.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} only apply with --quantize int8`);
+    return undefined;
+  }
+  if (!Object.hasOwn(EXPORT_QUANTIZATIONS, opts.quantize)) {
+    throw new UsageError(`unsupported --quantize ${JSON.stringify(opts.quantize)}; must be one of [${Object.keys(EXPORT_QUANTIZATIONS).join(', ')}]`);
+  }
+  const q: QuantizeOptions = {
+    precision: opts.quantize === 'fp16' ? 'float16' : 'int8',
+    calibration: opts.calibration,
+    calibrationClips: opts.calibrationClips,
+    method: opts.calibrationMethod,
+    keepFloat: opts.keepFloat,
+    threads: opts.threads,
+    onProgress: opts.onProgress,
+  };
+  checkQuantizeOptions(q);
+  // fail before the (slow) checkpoint read; an empty or unfit set is found when it is opened
+  if (q.calibration !== undefined && !existsSync(q.calibration)) {
+    throw new UsageError(`--calibration ${q.calibration}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`);
+  }
+  return q;
+}
+
+/**
+ * Quantises an export graph as `q` says and records the precision and calibration in its metadata.
+ * Node only. @throws as {@link quantizeGraph}
+ */
+export async function quantizeExport(exported: ExportGraph, q: QuantizeOptions): Promise<ExportGraph> {
+  const r = await quantizeGraph(exported.graph, exported.info, q);
+  const info = { ...exported.info, precision: r.precision };
+  const meta = new Map(exported.graph.metadata);
+  meta.set(DEPLOY_METADATA_KEYS.precision, r.precision);
+  if (r.calibration) meta.set(DEPLOY_METADATA_KEYS.calibration, JSON.stringify(r.calibration));
+  return { graph: { ...r.graph, metadata: meta }, info };
+}
+
+/**
+ * Reads a model `tsm export` wrote back as an export graph (to quantise a model whose checkpoint is not at hand,
+ * such as the shipped online model). Node only.
+ * @throws {UsageError} when the file is not an exported float32 model
+ */
+export async function readExportedModel(path: string): Promise<ExportGraph> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (cause) {
+    throw new UsageError(`cannot read ${path}: ${(cause as Error).message}`, { cause });
+  }
+  let graph: Graph;
+  let meta: Record<string, string>;
+  try {
+    graph = decodeGraph(bytes);
+    meta = readOnnxMetadata(bytes);
+  } catch (err) {
+    // the decoders see bytes, not the file they came from
+    throw err instanceof UsageError ? new UsageError(`${path}: ${err.message}`, { cause: err }) : err;
+  }
+  if (meta[DEPLOY_METADATA_KEYS.kind] === undefined) throw new UsageError(`${path} has no tsm export metadata ("${DEPLOY_METADATA_KEYS.kind}"); quantise a model written by tsm export`);
+  const { defaultLabels: _, ...info } = parseDeployMetadata(meta, { inputNames: graph.inputs.map((v) => v.name), outputNames: graph.outputs.map((v) => v.name) });
+  if ((info.precision ?? 'float32') !== 'float32') throw new UsageError(`${path} is already ${info.precision}; quantise the float32 model it was made from`);
+  return { graph, info };
 }
 
 /**
  * Loads a checkpoint and writes it as an ONNX model with deployment metadata. Node only.
  * @returns what was written
- * @throws {UsageError} for bad options (an online export with `dynamicBatch`, a wrong label count, a bad opset)
+ * With `quantize`, the model is written in int8 or float16; `weights` may then also be a float32 `.onnx` written by
+ * `tsm export`, which is quantised as it is. Nothing is written when anything fails.
+ * @throws {UsageError} for bad options (an online export with `dynamicBatch`, a wrong label count, a bad opset,
+ *   an unsupported `quantize`, a calibration path that is missing or empty)
  * @throws {CheckpointError} when the weights do not fit the model
+ * @throws {ShapeError} {@link DataError} when calibration frames do not fit the model or cannot be read
  * @example
  * await exportCheckpoint({ weights: 'mobilenetv2_jester_online.pth.tar', out: 'online.onnx', online: true });
  * await exportCheckpoint({ weights: 'TSM_kinetics_RGB_resnet50_shift8_blockres_avg_segment8_e50.pth', out: 'clip.onnx', dynamicBatch: true });
+ * await exportCheckpoint({ weights: 'online.onnx', out: 'online.int8.onnx', quantize: 'int8', calibration: 'data/jester' });
  */
 export async function exportCheckpoint(opts: ExportCheckpointOptions): Promise<ExportResult> {
   checkOpset(opts.opset ?? DEFAULT_OPSET); // fail before the (slow) checkpoint read
+  const q = quantizeOptionsOf(opts);
+  const finish = async (exported: ExportGraph): Promise<ExportResult> => writeExport(q ? await quantizeExport(exported, q) : exported, opts.out);
+  if (extname(opts.weights).toLowerCase() === '.onnx') {
+    if (!q) throw new UsageError(`${opts.weights} is already an ONNX model; pass --quantize int8|fp16 to write it in another precision, or a .pth to export`);
+    const changes = (['inputSize', 'dynamicBatch', 'labels', 'widthMult'] as const).filter((k) => opts[k] !== undefined && opts[k] !== false);
+    if (changes.length > 0 || Object.keys(opts.overrides ?? {}).length > 0) {
+      throw new UsageError(`an exported .onnx is quantised as it is; export the checkpoint again to change ${changes.length > 0 ? changes.join(', ') : 'its configuration'}`);
+    }
+    const exported = await readExportedModel(opts.weights);
+    if (opts.online && exported.info.kind !== 'online') throw new UsageError(`--online: ${opts.weights} is a ${exported.info.kind} model`);
+    opts.onNote?.(`${opts.weights}: ${exported.info.kind} model, ${exported.info.arch}, input ${exported.info.inputSize.join('x')}`);
+    return finish(exported);
+  }
   if (opts.online) {
     if (opts.dynamicBatch) throw new UsageError('--dynamic-batch applies to the clip model only: the online model steps one stream (batch 1) at a time');
     const segments = opts.overrides?.numSegments;
@@ -105,12 +213,12 @@ export async function exportCheckpoint(opts: ExportCheckpointOptions): Promise<E
     if (layout === 'tsn' && parseCheckpointName(opts.weights).shiftMode !== 'online') {
       opts.onNote?.('a TSN TSM-MobileNetV2 checkpoint: the online model shifts one way only (past to present), so its outputs differ from the clip model (tsm train --online-shift trains weights that run unchanged)');
     }
-    return writeExport(buildOnlineExportGraph(model, { inputSize: opts.inputSize, opset: opts.opset, labels: opts.labels }), opts.out);
+    return finish(buildOnlineExportGraph(model, { inputSize: opts.inputSize, opset: opts.opset, labels: opts.labels }));
   }
   const { model, resolved } = await loadTsnCheckpoint(opts.weights, opts.overrides ?? {}, { onNote: opts.onNote });
   const o = resolved.options;
   opts.onNote?.(
     `clip model: ${o.baseModel}, ${o.numClass} classes, ${o.numSegments} segments, ${o.modality}${o.isShift ? `, shift 1/${o.shiftDiv} ${o.shiftPlace}` : ', no shift'}${o.temporalPool ? ', temporal pool' : ''}${o.nonLocal ? ', non-local' : ''}`,
   );
-  return writeExport(buildClipExportGraph(model, { inputSize: opts.inputSize, opset: opts.opset, dynamicBatch: opts.dynamicBatch, labels: opts.labels }), opts.out);
+  return finish(buildClipExportGraph(model, { inputSize: opts.inputSize, opset: opts.opset, dynamicBatch: opts.dynamicBatch, labels: opts.labels }));
 }

@@ -5,17 +5,21 @@
  */
 export * from './browser.js';
 export {
+  EXPORT_QUANTIZATIONS,
   MAX_EXPORT_OPSET,
   MIN_EXPORT_OPSET,
   buildClipExportGraph,
   buildOnlineExportGraph,
   exportCheckpoint,
+  quantizeExport,
+  readExportedModel,
   readLabelsFile,
   writeExport,
   type ClipExportGraphOptions,
   type ExportCheckpointOptions,
   type ExportGraph,
   type ExportGraphOptions,
+  type ExportQuantization,
   type ExportResult,
 } from './export.js';
 export {

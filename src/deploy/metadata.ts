@@ -41,7 +41,16 @@ export const DEPLOY_METADATA_KEYS = Object.freeze({
   bufferShapes: 'buffer_shapes',
   /** `'true'` when the batch dimension is symbolic. */
   dynamicBatch: 'dynamic_batch',
+  /** Numeric precision of the weights and activations: `float32` (absent), `int8` or `float16`; inputs and outputs are float32 in all. */
+  precision: 'precision',
+  /** JSON of how an int8 model was calibrated: method, clips, source, activation and weight types, layers left in float. */
+  calibration: 'calibration',
 } as const);
+
+/** Precisions an exported model can have (inputs and outputs are float32 in every one). */
+export const MODEL_PRECISIONS = Object.freeze({ float32: 'float32', int8: 'int8', float16: 'float16' } as const);
+/** One of {@link MODEL_PRECISIONS}. */
+export type ModelPrecision = keyof typeof MODEL_PRECISIONS;
 
 /** The kinds of exported model. */
 export const MODEL_KINDS = Object.freeze({ online: 'online', clip: 'clip' } as const);
@@ -80,6 +89,8 @@ export interface DeployInfo extends FramePreprocessing {
   readonly bufferOutputs: readonly string[];
   readonly bufferShapes: readonly (readonly number[])[];
   readonly dynamicBatch: boolean;
+  /** Weights and activations: `float32` unless the model was written with `tsm export --quantize`. @default 'float32' */
+  readonly precision?: ModelPrecision;
 }
 
 export { IMAGENET_MEAN, IMAGENET_STD } from '../util/imagenet.js';
@@ -109,6 +120,7 @@ export function formatDeployMetadata(info: Omit<DeployInfo, 'defaultLabels'>): R
     [K.output]: info.outputName,
     [K.dynamicBatch]: String(info.dynamicBatch),
   };
+  if (info.precision !== undefined && info.precision !== 'float32') out[K.precision] = info.precision;
   if (info.kind === 'online') {
     out[K.bufferInputs] = JSON.stringify(info.bufferInputs);
     out[K.bufferOutputs] = JSON.stringify(info.bufferOutputs);
@@ -190,6 +202,8 @@ export function parseDeployMetadata(meta: Readonly<Record<string, string>>, hint
   }
   const range = meta[K.range] ?? '1';
   if (range !== '1' && range !== '255') throw UsageError.expected(`model metadata "${K.range}"`, '1 or 255', range);
+  const precision = meta[K.precision] ?? 'float32';
+  if (!Object.hasOwn(MODEL_PRECISIONS, precision)) throw UsageError.expected(`model metadata "${K.precision}"`, `one of ${Object.keys(MODEL_PRECISIONS).join(', ')}`, precision);
   const inputName = meta[K.input] ?? (hints.inputNames ?? []).find((n) => !bufferInputs.includes(n)) ?? (kind === 'online' ? 'frame' : 'input');
   const outputName = meta[K.output] ?? (hints.outputNames ?? []).find((n) => !bufferOutputs.includes(n)) ?? 'logits';
   return {
@@ -210,5 +224,7 @@ export function parseDeployMetadata(meta: Readonly<Record<string, string>>, hint
     bufferOutputs,
     bufferShapes,
     dynamicBatch: meta[K.dynamicBatch] === 'true',
+    // NOTE: only when recorded, so a float32 model's parsed metadata is what it was before precisions existed
+    ...(meta[K.precision] === undefined ? {} : { precision: precision as ModelPrecision }),
   };
 }

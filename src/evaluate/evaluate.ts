@@ -4,7 +4,7 @@
  * view goes through the model, the views of a video are averaged, the models are combined with their
  * coefficients, and the metrics are computed. Node only.
  */
-import { basename } from 'node:path';
+import { basename, extname } from 'node:path';
 import { DataLoader, resolveDataset } from '../data/index.js';
 import { UsageError } from '../errors.js';
 import { type TsnOverrides, TsnRunner, loadTsnCheckpoint } from '../models/load.js';
@@ -13,6 +13,7 @@ import type { Device } from '../runtime/index.js';
 import { positiveInt } from '../util/check.js';
 import { type ProgressEvent, type ResolveWeightsOptions, resolveWeights } from '../zoo/index.js';
 import { averageViews, combineScores, splitViews } from './aggregate.js';
+import { type ClipRunner, loadOnnxTestModel } from './onnx-model.js';
 import { AccuracyMeter, type Metrics, computeMetrics } from './metrics.js';
 import { type ModelInput, type ResolvedProtocol, type TestProtocol, modelInputOf, resolveProtocol, viewsPerVideo } from './protocol.js';
 import { SCORES_FORMAT, type ScoreModel, type ScoreRun, type ScoreSet, runIdOf } from './score-file.js';
@@ -35,12 +36,18 @@ export interface TestModelSpec {
 
 /** A model loaded for testing. */
 export interface TestModel {
-  /** The local checkpoint file. */
+  /** The local checkpoint or exported `.onnx` file. */
   readonly path: string;
-  readonly model: TSN;
+  /** The network of a checkpoint; undefined for an exported `.onnx`. */
+  readonly model?: TSN;
+  readonly numClass: number;
   readonly input: ModelInput;
   /** `resnet50, 8 segments, shift 1/8 blockres, avg, 400 classes`. */
   readonly summary: string;
+  /** Class names the model carries (an exported `.onnx` has them in its metadata). */
+  readonly labels?: readonly string[];
+  /** A runner on onnxruntime (its sessions open on the first clips). */
+  open(opts: { readonly device?: Device; readonly threads?: number }): ClipRunner;
 }
 
 /** Options of {@link loadTestModel}. */
@@ -69,9 +76,17 @@ export async function loadTestModel(spec: TestModelSpec, opts: LoadTestModelOpti
     throw UsageError.expected('--test-segments', 'positive integers', spec.testSegments);
   }
   const path = await resolveWeights(spec.weights, opts.weightsOptions);
+  if (extname(path).toLowerCase() === '.onnx') {
+    // an exported model carries its configuration; the flags that configure a checkpoint have nothing to change
+    const flags = Object.keys(spec.overrides ?? {});
+    if (flags.length > 0) throw new UsageError(`${basename(path)} is an exported model, configured by its own metadata; drop ${flags.join(', ')}`);
+    const m = await loadOnnxTestModel(path, spec.testSegments);
+    const labels = m.info.defaultLabels ? undefined : m.info.labels;
+    return { path, numClass: m.info.numClasses, input: m.input, summary: m.summary, labels, open: (o) => m.open(o) };
+  }
   const overrides: TsnOverrides = { ...spec.overrides, ...(spec.testSegments === undefined ? {} : { numSegments: spec.testSegments }) };
   const { model } = await loadTsnCheckpoint(path, overrides, { onNote: opts.onNote });
-  return { path, model, input: modelInputOf(model), summary: describeModel(model) };
+  return { path, model, numClass: model.config.numClass, input: modelInputOf(model), summary: describeModel(model), open: (o) => new TsnRunner(model, o) };
 }
 
 /** Progress of {@link evaluate}: plain objects for one callback. */
@@ -153,8 +168,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
   for (const [k, spec] of opts.models.entries()) {
     const tm = await loadTestModel(spec, { onNote: opts.onNote, weightsOptions: { ...opts.weightsOptions, onProgress: (event) => emit({ status: 'weights', model: k, event }) } });
     const ds = resolveDataset(opts.dataset, tm.input.modality, { rootPath: opts.rootPath });
-    if (tm.model.config.numClass !== ds.numClasses) {
-      throw new UsageError(`${basename(tm.path)} predicts ${tm.model.config.numClass} classes but dataset ${ds.name} has ${ds.numClasses}; test it on its own dataset (or pass --num-class for unnamed weights)`);
+    if (tm.numClass !== ds.numClasses) {
+      throw new UsageError(`${basename(tm.path)} predicts ${tm.numClass} classes but dataset ${ds.name} has ${ds.numClasses}; test it on its own dataset (or pass --num-class for unnamed weights)`);
     }
     const set = await openTestSet({ dataset: ds, listFile: spec.testList, input: tm.input, protocol, removeMissing: opts.models.length === 1, maxNum: opts.maxNum, shard: opts.shard });
     if (sets.length > 0) checkSameVideos(sets[0], set, k);
@@ -166,13 +181,13 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
   }
 
   const views = viewsPerVideo(protocol);
-  const numClass = loaded[0].model.config.numClass;
+  const numClass = loaded[0].numClass;
   const n = sets[0].videos.length;
   const videos = sets[0].videos;
   const memberScores = loaded.map(() => new Float32Array(n * numClass));
   const ensemble = new Float32Array(n * numClass);
   const meter = new AccuracyMeter(numClass);
-  const runners = loaded.map((tm) => new TsnRunner(tm.model, { device: opts.device, threads: opts.threads }));
+  const runners = loaded.map((tm) => tm.open({ device: opts.device, threads: opts.threads }));
   const loaders: DataLoader[] = [];
   const start = performance.now();
   try {

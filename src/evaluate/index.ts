@@ -81,6 +81,7 @@ export {
   type TestModel,
   type TestModelSpec,
 } from './evaluate.js';
+export { DEFAULT_ONLINE_TEST_SEGMENTS, loadOnnxTestModel, type ClipRunner, type OnnxTestModel } from './onnx-model.js';
 export {
   detectFrameTemplate,
   loadInputClip,

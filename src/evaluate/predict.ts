@@ -272,7 +272,7 @@ export async function predict(inputs: readonly string[], opts: PredictOptions): 
   };
   const videos: ScoredVideo[] = positions.map((p) => ({ index: p, id: inputs[p], label: -1 }));
   const set: ScoreSet = {
-    meta: { format: SCORES_FORMAT, runId: runIdOf(run), run, numClass, categories: opts.labels ?? new Array<null>(numClass).fill(null), scoreType: 'probabilities', total: inputs.length, shard: opts.shard ?? null, videos },
+    meta: { format: SCORES_FORMAT, runId: runIdOf(run), run, numClass, categories: opts.labels ?? tm.labels ?? new Array<null>(numClass).fill(null), scoreType: 'probabilities', total: inputs.length, shard: opts.shard ?? null, videos },
     scores,
   };
   return { predictions: topPredictions(set, topK), scores: set, model: { path: tm.path, summary: tm.summary }, protocol };

@@ -38,10 +38,18 @@ export async function parseExportFlags(f: ExportFlags): Promise<ExportCheckpoint
   const wm = strFlag(f, 'widthMult');
   const widthMult = wm === undefined ? undefined : Number(wm);
   if (widthMult !== undefined && !(widthMult > 0)) throw UsageError.expected('--width-mult', 'a positive number', wm);
+  const keepFloat = strFlag(f, 'keepFloat');
   return {
     weights: f.weights as string,
     out: f.out as string,
     online: f.online === true,
+    // checked by exportCheckpoint, which names the valid values
+    quantize: strFlag(f, 'quantize') as ExportCheckpointOptions['quantize'],
+    calibration: strFlag(f, 'calibration'),
+    calibrationClips: positiveInt('--calibration-clips', strFlag(f, 'calibrationClips')),
+    calibrationMethod: strFlag(f, 'calibrationMethod') as ExportCheckpointOptions['calibrationMethod'],
+    keepFloat: keepFloat === undefined ? undefined : (keepFloat.split(',').map((s) => s.trim()).filter(Boolean) as ExportCheckpointOptions['keepFloat']),
+    threads: f.threads === undefined ? undefined : intFlag('--threads', strFlag(f, 'threads') as string, 0),
     inputSize: positiveInt('--input-size', strFlag(f, 'inputSize', 'input_size')),
     opset: positiveInt('--opset', strFlag(f, 'opset')),
     dynamicBatch: f.dynamicBatch === true,
@@ -65,7 +73,13 @@ export const registerExport: RegisterCommand = (program: Command) => {
     .option('--labels <file>', 'class names, one per line (default: the dataset categories, Jester for 27 classes, else "class i")')
     .option('--dataset <name>', 'take class names from this dataset\'s category file (needs --root-path or $TSM_DATA_ROOT)')
     .option('--root-path <dir>', 'dataset root for --dataset')
-    .option('--width-mult <x>', 'channel multiplier of an online checkpoint (default 1)');
+    .option('--width-mult <x>', 'channel multiplier of an online checkpoint (default 1)')
+    .option('--quantize <precision>', 'write int8 (static QDQ, needs --calibration) or fp16 weights and activations; inputs and outputs stay float32. --weights may then be a float32 .onnx from tsm export')
+    .option('--calibration <path>', 'int8: calibration clips: a dataset folder (tsm make-synthetic, make-lists; its training list), a folder of videos, or a folder of frame folders')
+    .option('--calibration-clips <n>', 'int8: clips to calibrate on, spread over the set (default 32)')
+    .option('--calibration-method <method>', 'int8: minmax, percentile or entropy (default minmax)')
+    .option('--keep-float <layers>', 'int8: layers left in float32: first-conv, classifier (comma-separated; default none)')
+    .option('--threads <n>', 'onnxruntime threads for calibration (0 = its default)');
   addModelFlags(cmd); // --arch, --num-class, --segments, --shift-div, ... (clip model)
   addModelFlagAliases(cmd);
   addSnakeAliases(cmd, ['input-size <n>']);
@@ -74,9 +88,15 @@ export const registerExport: RegisterCommand = (program: Command) => {
     await checkOutputPath(opts.out, { kind: 'file', flag: '--out' });
     // a zoo name or URL is fetched into the cache first; a local path passes through
     const weights = await resolveCliWeights(opts.weights);
-    const r = await exportCheckpoint({ ...opts, weights, onNote: (n) => process.stderr.write(`note: ${n}\n`) });
+    // a terminal sees the count move; a log gets one line when calibration is done
+    const onProgress =
+      opts.quantize !== 'int8' ? undefined
+      : process.stderr.isTTY ? (done: number, total: number) => void process.stderr.write(`\rcalibrating: ${done}/${total} clips${done === total ? '\n' : ''}`)
+      : (done: number, total: number) => void (done === total && process.stderr.write(`calibrated on ${total} clips\n`));
+    const r = await exportCheckpoint({ ...opts, weights, onNote: (n) => process.stderr.write(`note: ${n}\n`), onProgress });
     const i = r.info;
     const what = r.kind === 'online' ? `online step model, ${i.bufferInputs.length} shift buffers` : `clip model, ${i.segments} segments${i.dynamicBatch ? ', dynamic batch' : ''}`;
-    process.stdout.write(`wrote ${r.path} (${(r.bytes / 1e6).toFixed(1)} MB): ${i.arch} ${what}, ${i.numClasses} classes, input ${i.inputSize.join('x')}\n`);
+    const precision = i.precision === undefined || i.precision === 'float32' ? '' : `, ${i.precision}`;
+    process.stdout.write(`wrote ${r.path} (${(r.bytes / 1e6).toFixed(1)} MB): ${i.arch} ${what}, ${i.numClasses} classes, input ${i.inputSize.join('x')}${precision}\n`);
   });
 };
