@@ -13,7 +13,7 @@ import { readOnnxMetadata } from '../../src/deploy/onnx-metadata.js';
 import { OnlineStepper } from '../../src/deploy/online-stepper.js';
 import { UsageError } from '../../src/errors.js';
 import { decodeOnnx } from '../../src/graph/index.js';
-import { assertClose } from '../helpers/assert-close.js';
+import { assertClose, assertWithin } from '../helpers/assert-close.js';
 import { runPython } from '../helpers/python.js';
 import { type FixtureStep, exportOnlineFixture, onlineCheckpoint, onlineSteps, onlineTolerance } from './online-fixture.js';
 
@@ -58,7 +58,10 @@ test('Debian python3-onnx checker accepts the online export (full check)', () =>
   assert.equal(out.trim(), '17 11 11');
 });
 
-/** Runs the fixture's frames through a stepper; checks logits and buffers against PyTorch every step. */
+/**
+ * Runs the fixture's frames through a stepper; checks logits against PyTorch every step, at the fixture manifest's
+ * tolerance (the fixture's own: kept as the manifest gives it).
+ */
 async function checkAgainstTorch<T extends { dims: readonly number[]; data: unknown }>(stepper: OnlineStepper<T>, what: string): Promise<Float32Array[]> {
   const tol = onlineTolerance();
   const all: Float32Array[] = [];
@@ -78,14 +81,19 @@ test('onnxruntime-node runs the export frame by frame and matches PyTorch and ou
   assert.equal(stepper.steps, 3);
   // the last buffers handed back are PyTorch's step-2 out buffers
   const live = await openOnlineModel({ weights: onlineCheckpoint(), inputSize: 112, threads: 1 });
+  const tol = onlineTolerance();
   for (const [t, s] of steps.entries()) {
     const ours = await live.stepper.step(s.input.data as Float32Array);
-    assertClose(logits[t], ours, { atol: 1e-5, rtol: 1e-5, what: `step ${t}: export vs openOnlineModel` });
+    // two fp32 runs (other session options) each within the fixture tolerance of PyTorch: within the sum of both
+    const torch = s.logits.data as Float32Array;
+    assertWithin(logits[t], ours, Array.from(torch, (v) => 2 * (tol.atol + tol.rtol * Math.abs(v))), `step ${t}: export vs openOnlineModel`);
+    assertClose(ours, torch, { ...tol, what: `step ${t}: openOnlineModel vs PyTorch` });
   }
   await live.release();
-  // reset: the first step again gives step 0's logits
+  // reset: the first step again gives step 0's logits; the same session on the same input and (zero) buffers
+  // computes the same operations in the same order: exact
   stepper.reset();
-  assertClose(await stepper.step(steps[0].input.data as Float32Array), logits[0], { atol: 1e-6, rtol: 0, what: 'after reset' });
+  assertWithin(await stepper.step(steps[0].input.data as Float32Array), logits[0], 0, 'after reset');
   await session.release();
 });
 
@@ -147,6 +155,7 @@ test('clip export of the TSM-MobileNetV2 fixture: dynamic batch, checker, onnxru
   const { fixtureCase, fixtureNpy, fixturePath } = await import('../helpers/fixtures.js');
   const fx = fixtureCase('tsm_mobilenetv2');
   const files = fx.files as { input: string; logits: string; checkpoint_zip: string };
+  // the fixture manifest's tolerance, kept as the manifest gives it
   const tol = fx.tolerance as { atol: number; rtol: number };
   const input = await fixtureNpy(files.input); // [2, 24, 112, 112]
   const expected = await fixtureNpy(files.logits); // [2, 27]

@@ -39,6 +39,7 @@ after(() => rmSync(fx.dir, { recursive: true, force: true }));
 test('predict: a frame folder and the same frames as a video give the model\'s softmax of the view-averaged logits', async () => {
   const res = await predict([pngDir, video], { weights: fx.weights, testCrops: 3, twiceSample: true, inputSize: INPUT_SIZE, batchSize: 2, topK: 3 });
   const s = res.scores.scores;
+  // the same pixels (ffv1 is lossless) through the same session and the same operations: exact
   assertClose(s.subarray(4), s.subarray(0, 4), { atol: 0, rtol: 0, what: 'video vs frame folder' });
 
   const model = await loadTsn(fx.weights);
@@ -99,6 +100,7 @@ test('tsm predict --json --labels --top-k, and sharded prediction merged by tsm 
   const merged = JSON.parse(m.stdout) as { predictions: { input: string; top: { index: number; probability: number }[] }[] };
   assert.deepEqual(merged.predictions.map((p) => p.input), inputs);
   merged.predictions.forEach((p, i) => assert.deepEqual(p.top.map((t) => t.index), lib.predictions[i].top.map((t) => t.index)));
+  // merging copies the shards' float32 scores: exact
   assertClose((await readScoreSet(join(out, 'scores.json'))).scores, lib.scores.scores, { atol: 0, rtol: 0, what: 'merged probabilities' });
 
   assert.match(formatPredictions(lib.predictions.slice(0, 1)), /left_00000\n +\d+\.\d\d% {2}[A-Z]+\n +\d+\.\d\d% {2}[A-Z]+$/);

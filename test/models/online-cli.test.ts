@@ -13,6 +13,7 @@ import { fixtureCase, fixtureNpy, fixturePath } from '../helpers/fixtures.js';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const fx = fixtureCase('online_mobilenetv2');
 const files = fx.files as { state_dict: string; steps: { input: string; logits: string }[] };
+// the fixture manifest's tolerance for |ours - PyTorch fp32|, kept as the manifest gives it (checked on AVX2 and AVX-512)
 const tol = fx.tolerance as { atol: number; rtol: number };
 const dir = mkdtempSync(join(tmpdir(), 'tsm-infer-online-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -19,6 +19,7 @@ import { fixtureCase, fixtureNpy, fixturePath } from '../helpers/fixtures.js';
 interface TsnFixture {
   readonly constructor_args: { base_model: string; num_class: number; num_segments: number; shift_div: number; shift_place: 'blockres' | 'block' };
   readonly files: { input: string; logits: string; checkpoint_zip: string; checkpoint_legacy?: string };
+  /** The manifest's tolerance for |ours - PyTorch fp32| (100x PyTorch's own fp32-vs-fp64 error): kept as given. */
   readonly tolerance: { atol: number; rtol: number };
 }
 
