@@ -24,7 +24,7 @@ let stateDict: Map<string, HostTensor>;
 
 before(async () => {
   // Random weights, inputs and float64 logits from the PyTorch reference (written from archs/bn_inception.py).
-  const r = spawnSync(PYTHON, [REF, dir, '--num-classes', String(NUM_CLASSES), '--n-segment', String(N_SEGMENT)], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(PYTHON, [REF, dir, '--num-classes', String(NUM_CLASSES), '--n-segment', String(N_SEGMENT)], { encoding: 'utf8', timeout: 900_000 });
   if (r.error || r.status !== 0) throw new Error(`${PYTHON} ${REF} failed (needs PyTorch; scripts/install-system-deps.sh): ${r.error?.message ?? r.stderr}`);
   stateDict = extractStateDict(await readPth(join(dir, 'state_dict.pth'))).stateDict;
 });
