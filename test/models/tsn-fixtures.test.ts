@@ -90,7 +90,7 @@ test('tsm infer runs a fixture checkpoint end to end', async () => {
     // a wrong input shape: exit 1 with a TSM_SHAPE message naming both shapes
     const bad = tsm(...io, '--segments', '6');
     assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /error TSM_SHAPE: input should be \[B, 18, H, W\] \(6 segments.*got \[1,24,112,112\]/);
+    assert.match(bad.stderr, /error TSM_SHAPE: --input \S*tsm_resnet50_input\.npy: input should be \[B, 18, H, W\] \(6 segments.*got \[1,24,112,112\]/);
     // a bad flag value: exit 2
     const usage = tsm(...io, '--shift-place', 'middle');
     assert.equal(usage.status, 2);
