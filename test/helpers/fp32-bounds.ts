@@ -5,7 +5,7 @@
  *
  * The model is IEEE 754 arithmetic with round to nearest: fl(a op b) = (a op b)(1 + d), |d| <= u, with u the unit
  * roundoff (2^-24 for float32, 2^-53 for float64). References:
- * - Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed. (2002), Lemma 3.1 and eq. (3.5): a dot product
+ * - Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed. (2002), Lemma 3.1 and section 3.1: a dot product
  *   of length k computed in any order satisfies |fl(a.b) - a.b| <= gamma_k * sum |a_i b_i|, gamma_k = k u / (1 - k u).
  * - Higham and Mary, "A new approach to probabilistic rounding error analysis", SIAM J. Sci. Comput. 41(5) (2019),
  *   Theorem 3.1: if the rounding errors are independent with mean zero, the same error is at most
