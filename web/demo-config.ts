@@ -109,6 +109,13 @@ export function demoConfig(opts: DemoConfigOptions = {}): InlineConfig {
     resolve: { alias: { ...WEB_ENTRY_ALIAS }, conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
     server: { host, port, strictPort: false, headers: { ...ISOLATION_HEADERS } },
     preview: { host, port, strictPort: false, headers: { ...ISOLATION_HEADERS } },
-    build: { outDir: opts.outDir ?? join(WEB_ROOT, 'dist'), emptyOutDir: true, target: 'es2022', chunkSizeWarningLimit: 2048 },
+    build: {
+      outDir: opts.outDir ?? join(WEB_ROOT, 'dist'),
+      emptyOutDir: true,
+      target: 'es2022',
+      chunkSizeWarningLimit: 2048,
+      // two pages: live recognition, and teaching your own actions
+      rollupOptions: { input: { index: join(WEB_ROOT, 'index.html'), teach: join(WEB_ROOT, 'teach.html') } },
+    },
   };
 }

@@ -73,6 +73,12 @@ export interface SyntheticClipOptions {
   readonly seed?: number;
   /** Standard deviation of per-pixel noise, in levels of 255. @default 8 */
   readonly noise?: number;
+  /**
+   * Seed of the scene (colours, shape, background, distractor) when it should not come from `seed`: clips with
+   * the same scene seed show one "room", as clips a person records at home do; `seed` then draws only the motion.
+   * @default the scene comes from `seed`
+   */
+  readonly sceneSeed?: number;
 }
 
 type Shape = 'disc' | 'square' | 'triangle';
@@ -126,15 +132,16 @@ export function renderSyntheticClip(cls: SyntheticClass, opts: SyntheticClipOpti
   const spec = SYNTHETIC_CLASSES[cls];
   if (!spec) throw UsageError.unsupported('class', cls, ALL_SYNTHETIC_CLASSES);
   const rng = new RandomState(seed >>> 0);
-  const bg0 = randomColour(rng);
-  const bg1 = bg0.map((v) => Math.max(0, Math.min(255, v + rng.randint(-60, 61))));
+  const sceneRng = opts.sceneSeed === undefined ? rng : new RandomState(opts.sceneSeed >>> 0);
+  const bg0 = randomColour(sceneRng);
+  const bg1 = bg0.map((v) => Math.max(0, Math.min(255, v + sceneRng.randint(-60, 61))));
   const scene: Scene = {
     bg0,
     bg1,
-    gradientVertical: rng.random() < 0.5,
-    fg: contrasting(rng, bg0),
-    shape: rng.choice(['disc', 'square', 'triangle'] as const),
-    distractor: { x: rng.uniform(0, size), y: rng.uniform(0, size), r: rng.uniform(size * 0.05, size * 0.12), colour: randomColour(rng) },
+    gradientVertical: sceneRng.random() < 0.5,
+    fg: contrasting(sceneRng, bg0),
+    shape: sceneRng.choice(['disc', 'square', 'triangle'] as const),
+    distractor: { x: sceneRng.uniform(0, size), y: sceneRng.uniform(0, size), r: sceneRng.uniform(size * 0.05, size * 0.12), colour: randomColour(sceneRng) },
   };
   // canonical motion (the non-reversed class), as a function of t in [0, 1]
   const r0 = rng.uniform(size * 0.1, size * 0.18);

@@ -42,6 +42,8 @@ export interface OnlineClipNetOptions {
   readonly from?: number;
   /** Dropout before the classifier while training. @default 0 */
   readonly dropout?: number;
+  /** Output every frame's logits `[B*T, numClasses]` instead of their per-clip average. @default false */
+  readonly perFrame?: boolean;
 }
 
 /**
@@ -54,6 +56,7 @@ export interface OnlineClipNetOptions {
 export class OnlineClipNet extends Module {
   readonly numSegments: number;
   readonly from: number;
+  readonly perFrame: boolean;
   readonly #model: OnlineMobileNetV2;
   readonly #dropout: Dropout;
 
@@ -62,6 +65,7 @@ export class OnlineClipNet extends Module {
     this.#model = model;
     this.numSegments = opts.numSegments;
     this.from = opts.from ?? 0;
+    this.perFrame = opts.perFrame ?? false;
     if (!Number.isInteger(this.numSegments) || this.numSegments < 1) throw UsageError.expected('numSegments', 'a positive integer', opts.numSegments);
     if (!Number.isInteger(this.from) || this.from < 0 || this.from > CLASSIFIER_ONLY) {
       throw UsageError.expected('trainFrom', `a block index from 0 (everything) to ${CLASSIFIER_ONLY} (the classifier only)`, opts.from);
@@ -105,7 +109,7 @@ export class OnlineClipNet extends Module {
     let pooled = g.flatten(g.globalAveragePool(y), 1);
     pooled = this.#dropout.forward(g, pooled);
     const logits = g.scope('classifier', () => this.#model.classifier.forward(g, pooled));
-    return g.reduceMean(g.reshape(logits, [-1, t, this.#model.numClasses]), [1], false);
+    return this.perFrame ? logits : g.reduceMean(g.reshape(logits, [-1, t, this.#model.numClasses]), [1], false);
   }
 }
 

@@ -26,6 +26,8 @@ export {
   type OpenSession,
   type TaughtModel,
   type TeachEpoch,
+  type TeachLayers,
+  type TeachLoss,
   type TeachOptions,
   type TeachProgress,
   type TeachSession,

@@ -40,6 +40,7 @@ export const TEACH_DEFAULTS = Object.freeze({
   dropout: 0.5,
   trainFrom: 8,
   layers: 'pointwise' as TeachLayers,
+  loss: 'frame' as TeachLoss,
   numSegments: 8,
   views: 8,
   seed: 0,
@@ -52,6 +53,12 @@ export const TEACH_DEFAULTS = Object.freeze({
  * convolutions with its fast kernel (3x faster steps in onnxruntime-web; docs/teach.md).
  */
 export type TeachLayers = 'pointwise' | 'all';
+
+/**
+ * What the loss is taken on: `clip` the per-clip average of the frames' logits (TSN's consensus), `frame` every
+ * frame's own logits (what a live recognizer shows at each step).
+ */
+export type TeachLoss = 'clip' | 'frame';
 
 /** Options of {@link teachModel}. Every field is optional. */
 export interface TeachOptions {
@@ -71,6 +78,8 @@ export interface TeachOptions {
   readonly trainFrom?: number;
   /** Which weights of the trained blocks change. @default 'pointwise' */
   readonly layers?: TeachLayers;
+  /** What the loss is taken on. @default 'frame' */
+  readonly loss?: TeachLoss;
   /** Consecutive frames per training view. @default 8 */
   readonly numSegments?: number;
   /** Augmented views cached per clip when blocks are frozen (fresh views every epoch when `trainFrom` is 0). @default 8 */
@@ -142,11 +151,13 @@ export function resolveTeachOptions(opts: TeachOptions): Required<Omit<TeachOpti
     dropout: opts.dropout ?? d.dropout,
     trainFrom: opts.trainFrom ?? d.trainFrom,
     layers: opts.layers ?? d.layers,
+    loss: opts.loss ?? d.loss,
     numSegments: positiveInt('numSegments', opts.numSegments ?? d.numSegments),
     views: positiveInt('views', opts.views ?? d.views),
     seed: opts.seed ?? d.seed,
     augment: opts.augment ?? {},
   };
+  if (o.loss !== 'clip' && o.loss !== 'frame') throw UsageError.expected('loss', "'clip' or 'frame'", o.loss);
   if (o.layers !== 'pointwise' && o.layers !== 'all') throw UsageError.expected('layers', "'pointwise' or 'all'", o.layers);
   if (!(o.lr > 0)) throw UsageError.expected('lr', 'a positive number', o.lr);
   if (!(o.dropout >= 0 && o.dropout < 1)) throw UsageError.expected('dropout', 'a probability in [0, 1)', o.dropout);
@@ -230,10 +241,11 @@ export async function teachModel(
   const random = mulberry32(mixSeed(o.seed, 1));
   const model = withNewClassifier(base, classes.length, o.seed);
   freezeForTeaching(model);
-  const net = new OnlineClipNet(model, { numSegments: T, from: o.trainFrom, dropout: o.dropout });
+  const perFrame = o.loss === 'frame';
+  const net = new OnlineClipNet(model, { numSegments: T, from: o.trainFrom, dropout: o.dropout, perFrame });
   net.train();
   const [fc, fh, fw] = featureShape(model, o.trainFrom, [h, w]);
-  const perFrame = fc * fh * fw;
+  const frameSize = fc * fh * fw;
   const B = Math.min(o.batchSize, clips.length);
 
   // the frozen blocks' outputs per cached view, or nothing when everything trains
@@ -264,13 +276,13 @@ export async function teachModel(
   const pointwise = (p: Parameter): boolean => p.key.startsWith('classifier.') || (p.shape.length === 4 && p.shape[1] > 1 && p.shape[2] === 1 && p.shape[3] === 1);
   const params = net.trainableParameters().filter((p) => o.layers === 'all' || pointwise(p));
   const sgd = new SGD([{ name: 'teach', params, lrMult: 1, decayMult: 1 }], { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
-  const built = buildTrainStepGraph(net, sgd, { inputShape: [B * T, fc, fh, fw], batch: B, clipGradNorm: 20, frozenAsConstants: true });
+  const built = buildTrainStepGraph(net, sgd, { inputShape: [B * T, fc, fh, fw], batch: perFrame ? B * T : B, clipGradNorm: 20, frozenAsConstants: true, pointwiseAsGemm: true });
   const step = await open(encodeOnnx(built.graph), 'teach step');
   const history: TeachEpoch[] = [];
   const stepTimes: number[] = [];
   try {
-    const input = new Float32Array(B * T * perFrame);
-    const labels = new BigInt64Array(B);
+    const input = new Float32Array(B * T * frameSize);
+    const labels = new BigInt64Array(perFrame ? B * T : B);
     const stepsPerEpoch = Math.ceil(clips.length / B);
     let stepIndex = 0;
     const trainStart = performance.now();
@@ -286,22 +298,26 @@ export async function teachModel(
         // the last batch wraps around to the start of the order: the step graph has one batch size
         const batch = Array.from({ length: B }, (_, i) => order[(s * B + i) % order.length]);
         batch.forEach((c, i) => {
-          labels[i] = BigInt(clips[c].label);
-          if (o.trainFrom > 0) input.set(views[c][Math.floor(random() * views[c].length)], i * T * perFrame);
-          else renderView(clips[c], randomView(clips[c], T, prep, o.augment, random) as ViewSpec, T, prep, input, i * T * perFrame);
+          labels.fill(BigInt(clips[c].label), perFrame ? i * T : i, perFrame ? (i + 1) * T : i + 1);
+          if (o.trainFrom > 0) input.set(views[c][Math.floor(random() * views[c].length)], i * T * frameSize);
+          else renderView(clips[c], randomView(clips[c], T, prep, o.augment, random) as ViewSpec, T, prep, input, i * T * frameSize);
         });
         const ts = performance.now();
-        const out = await step.run(stepFeeds(built, sgd, hostTensor('float32', [B * T, fc, fh, fw], input), hostTensor('int64', [B], labels), mixSeed(o.seed, stepIndex++)));
+        const out = await step.run(stepFeeds(built, sgd, hostTensor('float32', [B * T, fc, fh, fw], input), hostTensor('int64', [labels.length], labels), mixSeed(o.seed, stepIndex++)));
         stepTimes.push(performance.now() - ts);
         applyStepOutputs(built, sgd, out);
         // only the clips of this epoch count (not the wrapped-around repeats)
         const fresh = Math.min(B, clips.length - s * B);
         const logits = out.logits.data as Float32Array;
         const K = classes.length;
+        const rows = perFrame ? T : 1;
         for (let i = 0; i < fresh; i++) {
+          // a clip's prediction: the mean of its frames' logits
+          const mean = new Float64Array(K);
+          for (let r = 0; r < rows; r++) for (let k = 0; k < K; k++) mean[k] += logits[(i * rows + r) * K + k];
           let best = 0;
-          for (let k = 1; k < K; k++) if (logits[i * K + k] > logits[i * K + best]) best = k;
-          if (best === Number(labels[i])) correct++;
+          for (let k = 1; k < K; k++) if (mean[k] > mean[best]) best = k;
+          if (best === clips[batch[i]].label) correct++;
         }
         lossSum += Number(out.loss.data[0]) * fresh;
         seen += fresh;

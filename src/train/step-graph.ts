@@ -45,6 +45,13 @@ export interface TrainStepOptions {
    * graph when those weights change. @default false
    */
   readonly frozenAsConstants?: boolean;
+  /**
+   * Emit 1x1 convolutions (stride 1, no padding, one group) as one Gemm over every pixel of the batch
+   * (`[O, C] x [C, N*H*W]`, between two Transposes) instead of Conv, which onnxruntime runs as one small GEMM per
+   * image: on small maps (4x4, 2x2) those are too thin to be fast, in onnxruntime-web most of all (docs/teach.md).
+   * @default false
+   */
+  readonly pointwiseAsGemm?: boolean;
 }
 
 /** The step graph and what the runner needs to feed and read it. */
@@ -96,6 +103,10 @@ class StepGraphBuilder extends GraphBuilder {
   foldBn = false;
   /** Keys of parameters and buffers baked in as initializers (see {@link TrainStepOptions.frozenAsConstants}). */
   constantKeys: ReadonlySet<string> = new Set();
+  /** Emit 1x1 convolutions as Gemm (see {@link TrainStepOptions.pointwiseAsGemm}). */
+  pointwiseGemm = false;
+  /** The inputs of each 1x1 convolution emitted as Gemm, by its output, for the BatchNorm fold. */
+  private readonly gemmed = new Map<Value, { readonly x: Value; readonly w: Value; readonly b?: Value; readonly name?: string }>();
 
   constructor(opts: GraphBuilderOptions) {
     super(opts);
@@ -103,6 +114,9 @@ class StepGraphBuilder extends GraphBuilder {
 
   override op(op: string, inputs: readonly (Value | undefined)[], attrs: Attrs = {}, opts: OpOptions = {}): Value[] {
     if (op === 'Dropout' && inputs[2] && inputs[1]?.constant && inputs[0]) return this.dropout(inputs[0], inputs[1], inputs[2], opts);
+    if (op === 'Conv' && this.pointwiseGemm && !opts.domain && inputs[0] && inputs[1] && isPointwise(inputs[0], inputs[1], attrs)) {
+      return [this.pointwise(inputs[0], inputs[1], inputs[2], opts.name)];
+    }
     const training = op === 'BatchNormalization' && (attrs.training_mode as { i: number } | undefined)?.i === 1;
     if (op === 'BatchNormalization' && !training && this.foldBn) {
       const folded = this.foldBatchNorm(inputs, attrs);
@@ -128,8 +142,10 @@ class StepGraphBuilder extends GraphBuilder {
   private foldBatchNorm(inputs: readonly (Value | undefined)[], attrs: Attrs): Value | undefined {
     const [x, scale, bias, mean, variance] = inputs;
     const conv = x?.producer;
-    if (!x || !scale || !bias || !mean || !variance || conv?.op !== 'Conv' || conv.domain !== '' || conv.outputs.length !== 1) return undefined;
-    const [cx, w, cb] = conv.inputs;
+    const gemmed = x ? this.gemmed.get(x) : undefined;
+    if (!x || !scale || !bias || !mean || !variance) return undefined;
+    if (!gemmed && (conv?.op !== 'Conv' || conv.domain !== '' || conv.outputs.length !== 1)) return undefined;
+    const [cx, w, cb] = gemmed ? [gemmed.x, gemmed.w, gemmed.b] : (conv as Node).inputs;
     if (!cx || !w || w.rank < 3) return undefined;
     if (!w.shape.every((d): d is number => typeof d === 'number')) return undefined;
     const o = w.shape[0];
@@ -139,8 +155,23 @@ class StepGraphBuilder extends GraphBuilder {
     const wf = this.reshape(this.mul(this.reshape(w, [o, numel(w.shape as number[]) / o]), this.reshape(s, [o, 1])), w.shape as number[]);
     let bf = this.sub(bias, this.mul(mean, s));
     if (cb) bf = this.add(bf, this.mul(cb, s));
+    if (gemmed) return this.pointwise(cx, wf, bf, gemmed.name);
     // the Conv's own name, so profiles and the backward's node names still point at the conv layer
-    return this.op('Conv', [cx, wf, bf], conv.attrs, { name: conv.name })[0];
+    return this.op('Conv', [cx, wf, bf], (conv as Node).attrs, { name: (conv as Node).name })[0];
+  }
+
+  /** A 1x1 convolution as `W [O, C] x X [C, N*H*W] (+ b)`, X the input with channels first. */
+  private pointwise(x: Value, w: Value, b: Value | undefined, name?: string): Value {
+    const [n, c, h, wd] = x.shape as number[];
+    const o = (w.shape as number[])[0];
+    const y = this.scope(name ?? 'pointwise', () => {
+      const x2 = this.reshape(this.transpose(x, [1, 0, 2, 3]), [c, n * h * wd]);
+      const w2 = this.reshape(w, [o, c]);
+      const y2 = this.gemm(w2, x2, b ? this.reshape(b, [o, 1]) : undefined);
+      return this.transpose(this.reshape(y2, [o, n, h, wd]), [1, 0, 2, 3]);
+    });
+    this.gemmed.set(y, { x, w, b, name });
+    return y;
   }
 
   /** A parameter: an initializer when its key is in {@link constantKeys}, else a graph input. */
@@ -181,6 +212,25 @@ class StepGraphBuilder extends GraphBuilder {
   }
 }
 
+/** A 1x1 convolution with stride 1, no padding or dilation, one group and static shapes. */
+function isPointwise(x: Value, w: Value, attrs: Attrs): boolean {
+  const ints = (name: string): readonly number[] => (attrs[name] as { ints?: number[] } | undefined)?.ints ?? [];
+  const auto = (attrs.auto_pad as { s: string } | undefined)?.s;
+  return (
+    x.rank === 4 &&
+    w.rank === 4 &&
+    x.shape.every((d) => typeof d === 'number') &&
+    w.shape.every((d) => typeof d === 'number') &&
+    w.shape[2] === 1 &&
+    w.shape[3] === 1 &&
+    ((attrs.group as { i?: number } | undefined)?.i ?? 1) === 1 &&
+    ints('strides').every((s) => s === 1) &&
+    ints('pads').every((p) => p === 0) &&
+    ints('dilations').every((d) => d === 1) &&
+    (!auto || auto === 'NOTSET')
+  );
+}
+
 /** Weight decay, momentum and nesterov per group: what a step graph bakes in. */
 export const bakedKey = (o: SGD): string[] => o.paramGroups.map((g) => `${g.weightDecay}|${g.momentum}|${g.nesterov}`);
 
@@ -211,8 +261,10 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     );
     g.constantKeys = new Set(model.namedTensors().flatMap(([k, p]) => (optimized.has(p) || batchStats.has(p) ? [] : [k])));
   }
+  g.pointwiseGemm = opts.pointwiseAsGemm ?? false;
   const logits = model.forward(g, x);
   g.foldBn = false;
+  g.pointwiseGemm = false;
   const loss = crossEntropy(g, logits, labels);
 
   const byKey = new Map(model.namedTensors());

@@ -51,4 +51,5 @@ export {
   type SmoothedPrediction,
   type SmoothingRules,
 } from '../deploy/browser.js';
+export { actionTeacher, type ActionTeacher, type ActionTeacherOptions, type ClipInfo, type TeachEpoch, type TeachFrame, type TeacherSnapshot, type TeachProgress, type TrainOptions, type TrainResult } from './teach.js';
 export { DataError, RuntimeSessionError, ShapeError, TsmError, UsageError } from '../errors.js';

@@ -9,14 +9,18 @@
  * step model. What is trained, and how, is in docs/teach.md.
  */
 import { DataError, UsageError } from '../errors.js';
-import { type BaseModel, type StoredClip, TEACH_DEFAULTS, TeachAbortError, type TeachEpoch, type TeachOptions, type TeachProgress, checkClips, readBaseModel, storeClip, taughtOnnx, taughtPth } from '../teach/index.js';
+import { normalizeFrame, type FramePreprocessing } from '../deploy/browser.js';
+import { type BaseModel, type StoredClip, TEACH_DEFAULTS, TeachAbortError, type TeachEpoch, type TeachOptions, centerView, checkClips, readBaseModel, resampleRgb, storeClip, taughtOnnx, taughtPth } from '../teach/index.js';
 import { OnlineMobileNetV2, onlineMobileNetV2FromStateDict } from '../models/online-mobilenet-v2.js';
 import { extractStateDict } from '../checkpoint/state-dict.js';
 import { parsePth } from '../checkpoint/pth-reader.js';
 import { hostTensor } from '../tensor/index.js';
 import { type ModelSource, type WebSessionOptions, fetchModel } from './load.js';
+import type { FrameInput } from './frame.js';
 import { type AttachOptions, type FramePrediction, type OnlineRecognizer, type OnlineRecognizerOptions, onlineRecognizer } from './recognizer.js';
 import type { TeachReply, TeachRequest } from './teach-protocol.js';
+
+export type { TeachEpoch, TeachProgress } from '../teach/index.js';
 
 /** A picture to learn from: `ImageData` (or any RGB/RGBA bytes with a size), or anything a canvas can draw. */
 export type TeachFrame =
@@ -151,8 +155,33 @@ function canvas2d(width: number, height: number): Canvas2D {
 
 const hasBytes = (f: TeachFrame): f is Extract<TeachFrame, { data: unknown }> => 'data' in f && (f.data instanceof Uint8Array || f.data instanceof Uint8ClampedArray);
 
-/** The center square of a drawable picture at `size x size`, as RGBA `ImageData`, drawn by the browser. */
-function drawSquare(ctx: Canvas2D, source: Exclude<TeachFrame, { data: unknown }>, size: number): ImageData {
+/**
+ * The center square of a picture at `size x size`, as RGBA `ImageData`, resized by the browser's canvas. Every
+ * picture goes this way, the clips recorded and the frames recognized, so both see the same resampling.
+ */
+function drawSquare(ctx: Canvas2D, picture: TeachFrame | FrameInput, size: number): ImageData {
+  let source = picture as Exclude<TeachFrame, { data: unknown }>;
+  if (hasBytes(picture as TeachFrame)) {
+    const f = picture as Extract<TeachFrame, { data: unknown }>;
+    const channels = (f as { channels?: number }).channels ?? f.data.length / (f.width * f.height);
+    if (!(f.width > 0 && f.height > 0) || (channels !== 3 && channels !== 4) || f.data.length !== f.width * f.height * channels) {
+      throw new UsageError(`a frame of ${f.width}x${f.height} has ${f.data.length} bytes; expected RGB or RGBA (${f.width * f.height * 3} or ${f.width * f.height * 4})`);
+    }
+    let rgba: Uint8ClampedArray;
+    if (channels === 4) rgba = f.data instanceof Uint8ClampedArray ? f.data : new Uint8ClampedArray(f.data.buffer, f.data.byteOffset, f.data.length);
+    else {
+      rgba = new Uint8ClampedArray(f.width * f.height * 4);
+      for (let i = 0; i < f.width * f.height; i++) {
+        rgba[4 * i] = f.data[3 * i];
+        rgba[4 * i + 1] = f.data[3 * i + 1];
+        rgba[4 * i + 2] = f.data[3 * i + 2];
+        rgba[4 * i + 3] = 255;
+      }
+    }
+    const scratch = canvas2d(f.width, f.height);
+    scratch.putImageData(new ImageData(rgba as Uint8ClampedArray<ArrayBuffer>, f.width, f.height), 0, 0);
+    source = scratch.canvas;
+  }
   const [w, h] =
     typeof HTMLVideoElement !== 'undefined' && source instanceof HTMLVideoElement
       ? [source.videoWidth, source.videoHeight]
@@ -214,7 +243,7 @@ async function decodeVideoFile(file: Blob, fps: number, size: number): Promise<I
       const seeked = event('seeked');
       video.currentTime = t;
       await seeked;
-      frames.push(drawSquare(ctx, video, size));
+      frames.push(drawSquare(ctx, video as TeachFrame, size));
     }
     return frames;
   } finally {
@@ -224,27 +253,68 @@ async function decodeVideoFile(file: Blob, fps: number, size: number): Promise<I
   }
 }
 
-/** A recognizer that steps an attached `<video>` at most `fps` times per second of video time. */
-function paced(inner: OnlineRecognizer, fps: number): OnlineRecognizer {
+/**
+ * The network input of a picture as the teacher's clips see it: the center square drawn at the scale size (as a
+ * recorded clip is kept), then the center crop resampled and normalized by the same code that renders a training
+ * view (src/teach/clips.ts).
+ */
+function teachPreprocessor(prep: Required<FramePreprocessing>): (frame: FrameInput) => Float32Array {
+  const size = prep.scaleSize;
+  const ctx = canvas2d(size, size);
+  const [h, w] = prep.inputSize;
+  const { box } = centerView({ label: 0, frames: 1, size, data: new Uint8Array(0) }, 1, prep);
+  const rgb = new Uint8Array(size * size * 3);
+  const crop = new Uint8Array(h * w * 3);
+  return (frame) => {
+    if (frame instanceof Float32Array) return frame;
+    const rgba = drawSquare(ctx, frame, size).data;
+    for (let i = 0; i < size * size; i++) {
+      rgb[3 * i] = rgba[4 * i];
+      rgb[3 * i + 1] = rgba[4 * i + 1];
+      rgb[3 * i + 2] = rgba[4 * i + 2];
+    }
+    resampleRgb(rgb, size, size, 3, box, w, h, false, crop);
+    return normalizeFrame(crop, w, h, 3, prep);
+  };
+}
+
+/**
+ * A recognizer that sees pictures as the teacher's clips do ({@link teachPreprocessor}) and steps an attached
+ * `<video>` at most `fps` times per second of video time.
+ */
+function paced(inner: OnlineRecognizer, fps: number, prep: Required<FramePreprocessing>): OnlineRecognizer {
+  const toInput = teachPreprocessor(prep);
+  const step = (frame: FrameInput): Promise<FramePrediction> => {
+    let input: Float32Array;
+    try {
+      input = toInput(frame);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return inner.step(input);
+  };
   const attach = (video: HTMLVideoElement, onPrediction: (p: FramePrediction) => void, opts: AttachOptions = {}): (() => void) => {
-    let last = -Infinity;
+    const period = 1 / fps;
+    let due = -Infinity;
+    let lastTime = -Infinity;
     let busy = false;
     let active = true;
-    // NOTE: the inner loop runs the model; this one only decides which frames it sees, so the model steps at the
-    // rate it was taught at whatever the camera's frame rate
+    // NOTE: a frame is stepped when the video time reaches the next due time, less a quarter period for the jitter
+    // of a camera's frame times, and the due time then moves on by one period: the model steps at the rate it was
+    // taught at, on average exactly, whatever the camera's frame rate
     const rvfc = typeof video.requestVideoFrameCallback === 'function';
     let handle = 0;
     void inner.reset();
     const tick = (): void => {
       if (!active) return;
       const now = video.currentTime;
-      if (now < last) last = -Infinity; // a looping file started over
-      const due = now - last >= 1 / fps - 1e-3;
-      if (due && !busy && video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && video.videoWidth > 0) {
+      if (now < lastTime) due = -Infinity; // a looping file started over
+      lastTime = now;
+      if (now >= due - period / 4 && !busy && video.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA && video.videoWidth > 0) {
         busy = true;
-        last = now;
-        inner
-          .step(video)
+        // behind by more than a period (a slow step, a stalled video): start counting again from this frame
+        due = now - due > period ? now + period : due + period;
+        step(video)
           .then((p) => {
             busy = false;
             if (active) onPrediction(p);
@@ -273,7 +343,7 @@ function paced(inner: OnlineRecognizer, fps: number): OnlineRecognizer {
   };
   return Object.assign(Object.create(inner) as OnlineRecognizer, {
     attach,
-    step: inner.step.bind(inner),
+    step,
     reset: inner.reset.bind(inner),
     dispose: inner.dispose.bind(inner),
   });
@@ -341,13 +411,8 @@ class WebActionTeacher implements ActionTeacher {
       const what = frames instanceof Blob ? `${(frames as File).name || 'the video'} gives ${pictures.length} frames at ${this.fps} per second` : `the clip has ${pictures.length} frames`;
       throw new UsageError(`${what}; a clip of "${label}" needs at least ${this.minFrames} (about ${(this.minFrames / this.fps).toFixed(1)} s at ${this.fps} frames per second)`);
     }
-    let ctx: Canvas2D | undefined;
-    const rgb = pictures.map((f) => {
-      if (hasBytes(f)) return f;
-      ctx ??= canvas2d(size, size);
-      return drawSquare(ctx, f as Exclude<TeachFrame, { data: unknown }>, size);
-    });
-    return this.addStored(storeClip(index, rgb, size));
+    const ctx = canvas2d(size, size);
+    return this.addStored(storeClip(index, pictures.map((f) => drawSquare(ctx, f, size)), size));
   }
 
   removeClip(id: number): boolean {
@@ -433,7 +498,7 @@ class WebActionTeacher implements ActionTeacher {
     const bytes = taughtOnnx(this.taught(), this.classes, this.base.prep);
     const { device, threads, wasmPaths } = this.opts;
     const r = await onlineRecognizer(bytes, { device, threads, wasmPaths, smoothing: 'generic', ...opts });
-    return paced(r, this.fps);
+    return paced(r, this.fps, this.base.prep);
   }
 
   async exportPth(): Promise<Uint8Array> {

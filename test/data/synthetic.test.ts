@@ -81,3 +81,15 @@ test('the motions outside the temporal-order task: orbit circles back, shake swi
     assert.ok(range(bounce.map((p) => p[0])) < 2, `bounce stays on one column (seed ${seed})`);
   }
 });
+
+test('a scene seed fixes the scene and leaves the motion to the clip seed', () => {
+  const a = renderSyntheticClip('orbit', { size: 32, frames: 4, seed: 1, sceneSeed: 9, noise: 0 });
+  const b = renderSyntheticClip('shake', { size: 32, frames: 4, seed: 2, sceneSeed: 9, noise: 0 });
+  const c = renderSyntheticClip('shake', { size: 32, frames: 4, seed: 2, sceneSeed: 10, noise: 0 });
+  // the top-left corner pixel is background in these clips: the same for one scene seed, different for another
+  assert.deepEqual([...a[0].data.subarray(0, 3)], [...b[0].data.subarray(0, 3)]);
+  assert.notDeepEqual([...b[0].data.subarray(0, 3)], [...c[0].data.subarray(0, 3)]);
+  assert.notDeepEqual(a[0].data, b[0].data);
+  // without a scene seed the clip seed draws both, as before
+  assert.deepEqual(renderSyntheticClip('right', { size: 24, frames: 3, seed: 5 })[1].data, renderSyntheticClip('right', { size: 24, frames: 3, seed: 5 })[1].data);
+});
