@@ -1,7 +1,7 @@
 /**
  * Quantised models wherever float32 exports are taken: `tsm test` and `tsm predict` (an exported `.onnx` as
- * `--weights`), `tsm demo --model`, and the OnlineStepper on onnxruntime-node and onnxruntime-web, whose shift
- * buffers stay float32 tensors whatever the precision.
+ * `--weights`), `tsm demo --model`, the library's actionRecognizer (clips and streams), and the OnlineStepper on
+ * onnxruntime-node and onnxruntime-web, whose shift buffers stay float32 tensors whatever the precision.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,6 +18,7 @@ import { IMAGENET_MEAN, IMAGENET_STD, parseDeployMetadata } from '../../src/depl
 import { readOnnxMetadata } from '../../src/deploy/onnx-metadata.js';
 import { OnlineStepper } from '../../src/deploy/online-stepper.js';
 import { openCalibrationSet } from '../../src/quantize/index.js';
+import { actionRecognizer } from '../../src/recognize/index.js';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 const tsm = (args: readonly string[]) => spawnSync(process.execPath, [join(repo, 'bin', 'tsm.js'), ...args], { encoding: 'utf8', cwd: repo, timeout: 300_000 });
@@ -114,6 +115,30 @@ test('the OnlineStepper steps int8 and float16 models on onnxruntime-node and -w
       const logits = await run(ort, models.online[precision]);
       // the last frames see the whole motion: their class is the float model's
       assert.equal(argmax(logits[7]), argmax(reference[7]), `${precision} on ${ort === ortWeb ? 'onnxruntime-web' : 'onnxruntime-node'}`);
+    }
+  }
+});
+
+test('actionRecognizer takes int8 and float16 .onnx files, for clips and (with an online model) for streams', async () => {
+  const frames = join(data, 'frames');
+  const inputs = readdirSync(frames).slice(0, 3).map((cls) => join(frames, cls, readdirSync(join(frames, cls))[0]));
+  const float = await actionRecognizer(models.clip.float32, { threads: 1 });
+  const expected = await Promise.all(inputs.map(async (i) => (await float(i, { topK: 1 }))[0].label));
+  await float.dispose();
+  for (const precision of ['int8', 'float16'] as const) {
+    const recognize = await actionRecognizer(models.clip[precision], { threads: 1, online: models.online[precision] });
+    try {
+      for (const [k, input] of inputs.entries()) assert.equal((await recognize(input, { topK: 1 }))[0].label, expected[k], `${precision}: ${input}`);
+      const clip = join(dir, `stream-${precision}.mp4`);
+      execFileSync('ffmpeg', ['-v', 'error', '-framerate', '8', '-i', join(inputs[0], 'img_%05d.jpg'), '-pix_fmt', 'yuv420p', '-c:v', 'libx264', clip]);
+      let n = 0;
+      for await (const p of recognize.stream(clip)) {
+        assert.ok(card?.card.classes.includes(p.label));
+        n++;
+      }
+      assert.ok(n > 0, `${precision}: the stream gave no predictions`);
+    } finally {
+      await recognize.dispose();
     }
   }
 });

@@ -51,7 +51,7 @@ export function readLabels(path: string): string[] {
 export function parsePredictFlags(inputs: readonly string[], raw: RawFlags): PredictCommandOptions {
   const f = mergeSnakeAliases({ ...raw });
   const weights = strFlag(f, 'weights');
-  if (!weights) throw new UsageError('missing --weights FILE (a zoo name, a URL or a .pth path)');
+  if (!weights) throw new UsageError('missing --weights FILE (a zoo name, a URL, a .pth or an exported .onnx path)');
   const crops = intFlag('--test-crops', strFlag(f, 'testCrops') ?? '1', 1);
   if (![1, 3, 5, 10].includes(crops)) throw UsageError.expected('--test-crops', 'one of 1, 3, 5, 10', strFlag(f, 'testCrops'));
   const shard = strFlag(f, 'shard') === undefined ? undefined : parseShard(strFlag(f, 'shard') as string);
@@ -154,7 +154,7 @@ export const registerPredict: RegisterCommand = (program: Command) => {
     .command('predict')
     .description('Predict the classes of video files and frame folders with a TSM checkpoint (top-k labels and probabilities)')
     .argument('<inputs...>', 'video files (decoded with ffmpeg) and folders of frames (img_00001.jpg, ...)')
-    .requiredOption('--weights <file>', 'checkpoint: a zoo name, a URL or a .pth path (configured by its file name)')
+    .requiredOption('--weights <file>', 'checkpoint: a zoo name, a URL or a .pth path (configured by its file name), or an .onnx from tsm export (any precision)')
     .option('--top-k <k>', 'classes to list per input', '5')
     .option('--json', 'print JSON: { weights, model, protocol, predictions: [{ input, top: [{ index, label, probability }] }] }')
     .option('--labels <file>', 'class names, one per line in class order')

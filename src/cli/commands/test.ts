@@ -78,7 +78,7 @@ function perWeight<T>(flag: string, raw: string | undefined, n: number, parse: (
 export function parseTestFlags(dataset: string, raw: RawFlags): TestCommandOptions {
   const f = mergeSnakeAliases({ ...raw });
   const weights = commaList(strFlag(f, 'weights') ?? '');
-  if (weights.length === 0) throw new UsageError('missing --weights FILE[,FILE...] (zoo names, URLs or .pth paths)');
+  if (weights.length === 0) throw new UsageError('missing --weights FILE[,FILE...] (zoo names, URLs, .pth or exported .onnx paths)');
   const n = weights.length;
   const segments = perWeight('--test-segments', strFlag(f, 'testSegments'), n, (s) => intFlag('--test-segments', s, 1));
   const coeff = perWeight('--coeff', strFlag(f, 'coeff'), n, (s) => {
@@ -220,7 +220,7 @@ export const registerTest: RegisterCommand = (program: Command) => {
     .command('test')
     .description('Test checkpoints on a dataset as test_models.py: top-1/top-5, class accuracy, confusion matrix, score files')
     .argument('<dataset>', 'something, somethingv2, kinetics, jester, ucf101, hmdb51, or a dataset folder with a dataset.json')
-    .requiredOption('--weights <list>', 'checkpoints, comma-separated for an ensemble: zoo names, URLs or .pth paths (each configured by its file name)')
+    .requiredOption('--weights <list>', 'checkpoints, comma-separated for an ensemble: zoo names, URLs or .pth paths (each configured by its file name), or .onnx files from tsm export (any precision; an online model steps through --test-segments frames, default 8)')
     .option('--test-segments <list>', 'segments per clip, one per weight (default: segment<N> in each file name)')
     .option('--test-crops <n>', 'crops per frame: 1 (centre), 3 (full-res three), 5, 10 (corners+centre, flipped)', '1')
     .option('--full-res', 'crops of the scale size (256) instead of the input size (224), as non-local I3D')
