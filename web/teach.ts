@@ -8,26 +8,7 @@
 import { type ActionTeacher, type FramePrediction, type OnlineRecognizer, type TeachFrame, type TeachProgress, actionTeacher } from 'temporal-shift/web';
 import { startCamera, startFile } from './source.js';
 import { clearTeaching, loadTeaching, saveTeaching } from './teach-store.js';
-
-/** The page's state, published as `window.tsmTeach` for the browser test. */
-export interface TeachPageState {
-  status: 'loading' | 'setup' | 'collecting' | 'recording' | 'training' | 'error';
-  classes: string[];
-  /** Clips per action. */
-  clips: Record<string, number>;
-  trained: boolean;
-  /** Epochs of the current (or running) training. */
-  epochs: { epoch: number; loss: number; accuracy: number }[];
-  /** Live recognition: the smoothed label and the top classes. */
-  label?: string;
-  top: { label: string; score: number }[];
-  /** Steps run by the live recognizer. */
-  liveFrames: number;
-  error?: string;
-  /** Times saved to IndexedDB. */
-  saves: number;
-  camera: boolean;
-}
+import type { TeachPageState } from './teach-state.js';
 
 declare global {
   interface Window {

@@ -10,6 +10,12 @@ import { type BaseModel, readBaseModel, teachModel } from '../teach/index.js';
 import type { TeachReply, TeachRequest, WireTensor } from './teach-protocol.js';
 import { openWasmSession } from './teach-runtime.js';
 
+/**
+ * What this worker is sent. NOTE: the page imports this type, which also puts the worker in a `tsc` build that
+ * starts from the package entry (the worker is otherwise only named in a `new URL()`, which tsc does not follow).
+ */
+export type TeachWorkerRequest = TeachRequest;
+
 const scope = globalThis as unknown as { postMessage(message: TeachReply, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<TeachRequest>) => void) | null };
 let base: BaseModel | undefined;
 

@@ -19,6 +19,7 @@ import { type ModelSource, type WebSessionOptions, fetchModel } from './load.js'
 import type { FrameInput } from './frame.js';
 import { type AttachOptions, type FramePrediction, type OnlineRecognizer, type OnlineRecognizerOptions, onlineRecognizer } from './recognizer.js';
 import type { TeachReply, TeachRequest } from './teach-protocol.js';
+import type { TeachWorkerRequest } from './teach-worker.js';
 
 export type { TeachEpoch, TeachProgress } from '../teach/index.js';
 
@@ -425,7 +426,7 @@ class WebActionTeacher implements ActionTeacher {
     this.worker = worker;
     const isolated = typeof crossOriginIsolated !== 'undefined' && crossOriginIsolated;
     const threads = !isolated ? 1 : this.opts.threads || Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
-    const msg: TeachRequest = { type: 'init', base: this.baseBytes, source: this.base.source, inputSize: this.opts.inputSize, threads, wasmPaths: this.opts.wasmPaths as Extract<TeachRequest, { type: 'init' }>['wasmPaths'] };
+    const msg: TeachWorkerRequest = { type: 'init', base: this.baseBytes, source: this.base.source, inputSize: this.opts.inputSize, threads, wasmPaths: this.opts.wasmPaths as Extract<TeachRequest, { type: 'init' }>['wasmPaths'] };
     this.ready = new Promise<void>((resolve, reject) => {
       worker.onmessage = (e: MessageEvent<TeachReply>) => (e.data.type === 'ready' ? resolve() : e.data.type === 'error' ? reject(new UsageError(e.data.message)) : undefined);
       worker.onerror = (e) => reject(new UsageError(`the training worker failed to start: ${e.message}`));
@@ -476,7 +477,7 @@ class WebActionTeacher implements ActionTeacher {
           this.stopWorker();
           reject(new DataError(`the training worker stopped: ${e.message}`));
         };
-        const request: TeachRequest = { type: 'train', clips, classes: this.classes, options };
+        const request: TeachWorkerRequest = { type: 'train', clips, classes: this.classes, options };
         worker.postMessage(request);
       });
       const sd = new Map(reply.weights.map(([k, dtype, shape, data]) => [k, hostTensor(dtype, shape, data as never)] as const));

@@ -53,8 +53,8 @@ function buildConfig(pkg: PackageJson): { path: string; outDir: string; rootDir:
 
 /**
  * Lays the package out in `<app>/node_modules/temporal-shift` as an install would: its package.json, and the browser
- * entry compiled with the package's build settings (only the files it reaches). onnxruntime-web, the entry's one
- * dependency, is linked from the repository's node_modules.
+ * entry compiled with the package's build settings (only the files it reaches). The entry's dependencies
+ * (onnxruntime-web, onnx-proto, fflate) are linked from the repository's node_modules.
  */
 function stagePackage(app: string): void {
   const pkg = JSON.parse(readFileSync(PACKAGE_JSON, 'utf8')) as PackageJson;
@@ -62,7 +62,8 @@ function stagePackage(app: string): void {
   const staged = join(app, 'node_modules', 'temporal-shift');
   mkdirSync(staged, { recursive: true });
   copyFileSync(PACKAGE_JSON, join(staged, 'package.json'));
-  symlinkSync(join(repo, 'node_modules', 'onnxruntime-web'), join(app, 'node_modules', 'onnxruntime-web'), 'dir');
+  // the entry's dependencies: onnxruntime-web, and the ONNX schema and inflate of the in-page teacher
+  for (const dep of ['onnxruntime-web', 'onnx-proto', 'fflate']) symlinkSync(join(repo, 'node_modules', dep), join(app, 'node_modules', dep), 'dir');
   const cfg = buildConfig(pkg);
   const stagedOut = join(staged, cfg.outDir.slice(repo.length + 1));
   const tsconfig = join(app, 'tsconfig.stage.json');
