@@ -102,8 +102,9 @@ export function checkQuantizeOptions(opts: QuantizeOptions): void {
     }
     for (const l of opts.keepFloat ?? []) if (!(l in FLOAT_LAYERS)) throw UsageError.expected('--keep-float', `a list of ${Object.keys(FLOAT_LAYERS).join(', ')}`, l);
   } else {
-    const extra = (['calibration', 'calibrationClips', 'method', 'activationType'] as const).filter((k) => opts[k] !== undefined);
-    if (extra.length > 0) throw new UsageError(`--quantize fp16 needs no calibration; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`);
+    const flags = { calibration: '--calibration', calibrationClips: '--calibration-clips', method: '--calibration-method', activationType: 'activationType', keepFloat: '--keep-float' } as const;
+    const extra = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => opts[k] !== undefined);
+    if (extra.length > 0) throw new UsageError(`--quantize fp16 needs no calibration; drop ${extra.map((k) => flags[k]).join(', ')}`);
   }
   if (opts.calibrationClips !== undefined && (!Number.isInteger(opts.calibrationClips) || opts.calibrationClips < 1)) {
     throw UsageError.expected('--calibration-clips', 'a positive integer', opts.calibrationClips);
