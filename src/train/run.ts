@@ -222,6 +222,159 @@ function withCategories(ckpt: CheckpointContents, categories: readonly (string |
 }
 
 /**
+ * The options a run reads, with main.py's defaults filled in. Options the trainer defaults itself (`lrType`,
+ * `momentum`, `weightDecay`, `clipGradient`) and `args.txt` (the options as given) read {@link TrainRunOptions}.
+ */
+interface ResolvedRun {
+  readonly ds: DatasetConfig;
+  readonly name: string;
+  readonly arch: string;
+  readonly seed: number;
+  readonly epochs: number;
+  readonly evalFreq: number;
+  readonly partialBn: boolean;
+  readonly loading: { readonly batchSize: number; readonly numWorkers: number; readonly seed: number };
+}
+
+function resolveRun(o: TrainRunOptions): ResolvedRun {
+  const ds = resolveDataset(o.dataset, o.modality, { rootPath: o.rootPath });
+  const seed = o.seed ?? 0;
+  return {
+    ds,
+    name: storeName(o, ds.name),
+    arch: o.arch ?? 'BNInception',
+    seed,
+    epochs: o.epochs ?? 120,
+    evalFreq: o.evalFreq ?? 5,
+    partialBn: o.partialBn ?? true,
+    loading: { batchSize: o.batchSize ?? 128, numWorkers: o.workers ?? 8, seed },
+  };
+}
+
+/** The TSN the options describe, at its seeded initialisation. */
+function buildModel(o: TrainRunOptions, r: ResolvedRun): TSN {
+  const model = new TSN({
+    numClass: r.ds.numClasses,
+    numSegments: o.numSegments ?? 3,
+    modality: o.modality,
+    baseModel: r.arch,
+    consensusType: o.consensusType ?? 'avg',
+    dropout: o.dropout ?? 0.5,
+    partialBn: r.partialBn,
+    isShift: o.shift ?? false,
+    shiftDiv: o.shiftDiv ?? 8,
+    shiftPlace: o.shiftPlace ?? 'blockres',
+    shiftMode: o.shiftMode,
+    fcLr5: o.fcLr5 ?? !(o.tuneFrom && o.tuneFrom.includes(r.ds.name)),
+    temporalPool: o.temporalPool ?? false,
+    nonLocal: o.nonLocal ?? false,
+    widthMult: o.widthMult,
+  });
+  initWeights(model, r.seed);
+  return model;
+}
+
+/** Loads the pretrained (ImageNet, file) weights, then `--tune_from`'s, over the initialised model. */
+async function loadInitialWeights(model: TSN, o: TrainRunOptions, r: ResolvedRun, note: (m: string) => void): Promise<void> {
+  const pretrain = await resolvePretrain(o.pretrain ?? 'imagenet', r.arch);
+  if (pretrain.kind !== 'scratch') {
+    const { stateDict } = extractStateDict(await readPth(pretrain.path));
+    const mapped = mapImagenetStateDict(stripPrefix(stateDict, 'module.'), new Map([...model.stateDict()].map(([k, t]) => [k, t.shape])), {
+      modality: o.modality,
+      newLength: model.config.newLength,
+      lastLayerName: model.base_model.lastLayerName,
+    });
+    const merged = model.stateDict();
+    for (const [k, t] of mapped.stateDict) merged.set(k, t);
+    model.loadStateDict(merged, { source: pretrain.path });
+    note(`pretrained ${pretrain.kind === 'imagenet' ? 'ImageNet ' : ''}weights from ${pretrain.path}: ${mapped.stateDict.size} tensors, ${mapped.missing.length} left at init`);
+  }
+  if (o.tuneFrom) {
+    note(`fine-tuning from '${o.tuneFrom}'`);
+    const { stateDict } = extractStateDict(await readPth(o.tuneFrom));
+    model.loadStateDict(tuneFromStateDict(model, stripPrefix(stateDict, 'module.'), o, r.ds.name, note), { source: o.tuneFrom });
+  }
+}
+
+/**
+ * `--resume`: the checkpoint's weights, BatchNorm statistics and momentum buffers, and the epoch and best
+ * precision the run goes on from.
+ */
+async function resumeRun(model: TSN, trainer: Trainer, path: string, startEpoch: number | undefined, note: (m: string) => void): Promise<{ startEpoch: number; bestPrec1: number }> {
+  const { stateDict, meta } = extractStateDict(await readPth(path));
+  model.loadStateDict(stripPrefix(stateDict, 'module.'), { source: path });
+  if (meta.optimizer === undefined) throw new CheckpointError('TSM_CHECKPOINT_KEY_MISSING', `--resume ${path} has no "optimizer" entry; use --tune_from to start from its weights`);
+  trainer.loadOptimizerState(meta.optimizer, path);
+  const epoch = startEpoch ?? meta.epoch ?? 0;
+  note(`loaded checkpoint '${path}' (epoch ${epoch})`);
+  return { startEpoch: epoch, bestPrec1: meta.best_prec1 ?? 0 };
+}
+
+/**
+ * Opens and checks both lists (lines, labels against the model's classes, frame folders) before any loader starts
+ * its worker threads; without a training run (`evaluate`) only the validation list.
+ */
+async function openLists(model: TSN, o: TrainRunOptions, r: ResolvedRun): Promise<{ valSet: TSNDataSet; trainSet?: TSNDataSet }> {
+  const { ds } = r;
+  const normalize = { mean: [...model.inputMean], std: [...model.inputStd], div: model.inputRange === 1, roll: model.config.baseModel === 'BNInception' };
+  const common = {
+    rootPath: ds.rootPath,
+    numSegments: model.config.numSegments,
+    newLength: model.config.newLength,
+    modality: o.modality,
+    imageTmpl: ds.imageTmpl,
+    normalize,
+    denseSample: o.denseSample ?? false,
+  };
+  const cropSize = o.inputSize ?? model.inputSize;
+  const openList = async (dataset: TSNDataSetOptions & { readonly listFile: string }): Promise<TSNDataSet> => {
+    const set = await TSNDataSet.open({ ...dataset, numClasses: ds.numClasses });
+    if (set.length === 0) throw new DataError(`${dataset.listFile} lists no videos${set.dropped.length > 0 ? ` with ${MIN_FRAMES} frames or more (${set.dropped.length} dropped)` : ''}`);
+    return set;
+  };
+  const valSet = await openList({ ...common, listFile: o.valList ?? ds.valList, randomShift: false, transform: valCropping({ cropSize, scaleSize: Math.floor((cropSize * 256) / 224) }) });
+  const trainSet = o.evaluate ? undefined : await openList({ ...common, listFile: o.trainList ?? ds.trainList, transform: trainAugmentation({ modality: o.modality, inputSize: cropSize, flip: ds.flip }) });
+  return { valSet, trainSet };
+}
+
+/** Validation loss and precisions (percent), weighted by batch size, and the number of batches. */
+interface Validation {
+  readonly loss: number;
+  readonly top1: number;
+  readonly top5: number;
+  readonly batches: number;
+}
+
+/**
+ * One pass over the validation loader in eval mode. evaluate()'s loop is not used: it scores models loaded from
+ * files, averages views per video and reports class-mean accuracy without a loss, where main.py's validate
+ * reports the batch-weighted cross-entropy and precisions of the model being trained.
+ */
+async function validate(model: TSN, val: DataLoader, o: TrainRunOptions): Promise<Validation> {
+  model.eval();
+  const runner = new TsnRunner(model, { device: o.device, threads: o.threads });
+  let loss = 0;
+  let top1 = 0;
+  let top5 = 0;
+  let n = 0;
+  let batches = 0;
+  try {
+    for await (const b of val.epoch(0)) {
+      const logits = await runner.logits(b.input);
+      const k = b.input.shape[0];
+      loss += crossEntropyOf(logits, b.labels) * k;
+      top1 += accuracy(logits, b.labels, 1) * k;
+      top5 += accuracy(logits, b.labels, 5) * k;
+      n += k;
+      batches++;
+    }
+  } finally {
+    await runner.release();
+  }
+  return { loss: loss / n, top1: top1 / n, top5: top5 / n, batches };
+}
+
+/**
  * Runs main.py's training loop.
  * @throws {UsageError} for bad options; {@link CheckpointError} for unusable weights; DataError for broken data;
  *   LockError (`TSM_LOCKED`) when another run is writing to the same run folders
@@ -244,98 +397,35 @@ export async function trainTsn(o: TrainRunOptions, onEvent: (e: RunEvent) => voi
 /** {@link trainTsn} once the run folders are this process's (or, with `evaluate`, none are written). */
 async function runTraining(o: TrainRunOptions, onEvent: (e: RunEvent) => void): Promise<TrainRunResult> {
   const note = (message: string) => onEvent({ status: 'note', message });
-  const ds: DatasetConfig = resolveDataset(o.dataset, o.modality, { rootPath: o.rootPath });
-  const name = storeName(o, ds.name);
+  const r = resolveRun(o);
+  const { ds, name, arch } = r;
   note(`storing name: ${name}`);
-  const arch = o.arch ?? 'BNInception';
-  const model = new TSN({
-    numClass: ds.numClasses,
-    numSegments: o.numSegments ?? 3,
-    modality: o.modality,
-    baseModel: arch,
-    consensusType: o.consensusType ?? 'avg',
-    dropout: o.dropout ?? 0.5,
-    partialBn: o.partialBn ?? true,
-    isShift: o.shift ?? false,
-    shiftDiv: o.shiftDiv ?? 8,
-    shiftPlace: o.shiftPlace ?? 'blockres',
-    shiftMode: o.shiftMode,
-    fcLr5: o.fcLr5 ?? !(o.tuneFrom && o.tuneFrom.includes(ds.name)),
-    temporalPool: o.temporalPool ?? false,
-    nonLocal: o.nonLocal ?? false,
-    widthMult: o.widthMult,
-  });
-  initWeights(model, o.seed ?? 0);
-  const pretrain = await resolvePretrain(o.pretrain ?? 'imagenet', arch);
-  if (pretrain.kind !== 'scratch') {
-    const { stateDict } = extractStateDict(await readPth(pretrain.path));
-    const mapped = mapImagenetStateDict(stripPrefix(stateDict, 'module.'), new Map([...model.stateDict()].map(([k, t]) => [k, t.shape])), {
-      modality: o.modality,
-      newLength: model.config.newLength,
-      lastLayerName: model.base_model.lastLayerName,
-    });
-    const merged = model.stateDict();
-    for (const [k, t] of mapped.stateDict) merged.set(k, t);
-    model.loadStateDict(merged, { source: pretrain.path });
-    note(`pretrained ${pretrain.kind === 'imagenet' ? 'ImageNet ' : ''}weights from ${pretrain.path}: ${mapped.stateDict.size} tensors, ${mapped.missing.length} left at init`);
-  }
-  if (o.tuneFrom) {
-    note(`fine-tuning from '${o.tuneFrom}'`);
-    const { stateDict } = extractStateDict(await readPth(o.tuneFrom));
-    model.loadStateDict(tuneFromStateDict(model, stripPrefix(stateDict, 'module.'), o, ds.name, note), { source: o.tuneFrom });
-  }
+  const model = buildModel(o, r);
+  await loadInitialWeights(model, o, r, note);
 
+  let log: TrainLog | undefined;
   const trainer = new Trainer(model, {
     lr: o.lr ?? 0.001,
     lrType: o.lrType,
     lrSteps: o.lrSteps ?? [50, 100],
-    epochs: o.epochs ?? 120,
+    epochs: r.epochs,
     momentum: o.momentum,
     weightDecay: o.weightDecay,
     clipGradient: o.clipGradient,
-    partialBn: o.partialBn ?? true,
+    partialBn: r.partialBn,
     device: o.device,
     threads: o.threads,
-    seed: o.seed ?? 0,
+    seed: r.seed,
     onProgress: (e) => {
       if (e.status === 'step') log?.record({ type: 'step', epoch: e.epoch, iter: e.iter, loss: e.loss, top1: e.top1, top5: e.top5, gradNorm: e.gradNorm, lr: e.lr, samples: e.samples, ms: e.ms });
       onEvent(e);
     },
   });
-  let log: TrainLog | undefined;
   let startEpoch = o.startEpoch ?? 0;
   let bestPrec1 = 0;
-  if (o.resume) {
-    const { stateDict, meta } = extractStateDict(await readPth(o.resume));
-    model.loadStateDict(stripPrefix(stateDict, 'module.'), { source: o.resume });
-    if (meta.optimizer === undefined) throw new CheckpointError('TSM_CHECKPOINT_KEY_MISSING', `--resume ${o.resume} has no "optimizer" entry; use --tune_from to start from its weights`);
-    trainer.loadOptimizerState(meta.optimizer, o.resume);
-    startEpoch = o.startEpoch ?? meta.epoch ?? 0;
-    bestPrec1 = meta.best_prec1 ?? 0;
-    note(`loaded checkpoint '${o.resume}' (epoch ${startEpoch})`);
-  }
+  if (o.resume) ({ startEpoch, bestPrec1 } = await resumeRun(model, trainer, o.resume, o.startEpoch, note));
 
-  const normalize = { mean: [...model.inputMean], std: [...model.inputStd], div: model.inputRange === 1, roll: model.config.baseModel === 'BNInception' };
-  const common = {
-    rootPath: ds.rootPath,
-    numSegments: model.config.numSegments,
-    newLength: model.config.newLength,
-    modality: o.modality,
-    imageTmpl: ds.imageTmpl,
-    normalize,
-    denseSample: o.denseSample ?? false,
-  };
-  const cropSize = o.inputSize ?? model.inputSize;
-  const loading = { batchSize: o.batchSize ?? 128, numWorkers: o.workers ?? 8, seed: o.seed ?? 0 };
-  /** Opens and checks a list: its lines, labels (against the model's classes) and frame folders. */
-  const openList = async (dataset: TSNDataSetOptions & { readonly listFile: string }): Promise<TSNDataSet> => {
-    const set = await TSNDataSet.open({ ...dataset, numClasses: ds.numClasses });
-    if (set.length === 0) throw new DataError(`${dataset.listFile} lists no videos${set.dropped.length > 0 ? ` with ${MIN_FRAMES} frames or more (${set.dropped.length} dropped)` : ''}`);
-    return set;
-  };
-  // both lists are checked before any loader starts its worker threads
-  const valSet = await openList({ ...common, listFile: o.valList ?? ds.valList, randomShift: false, transform: valCropping({ cropSize, scaleSize: Math.floor((cropSize * 256) / 224) }) });
-  const trainSet = o.evaluate ? undefined : await openList({ ...common, listFile: o.trainList ?? ds.trainList, transform: trainAugmentation({ modality: o.modality, inputSize: cropSize, flip: ds.flip }) });
+  const { valSet, trainSet } = await openLists(model, o, r);
   // Every loader started is closed on every way out, errors included: its worker threads would keep the process
   // alive after the error has been reported.
   const loaders: DataLoader[] = [];
@@ -345,29 +435,9 @@ async function runTraining(o: TrainRunOptions, onEvent: (e: RunEvent) => void): 
     return loader;
   };
   try {
-    const val = await start(valSet, loading);
-    const validate = async (epoch: number): Promise<number> => {
-      model.eval();
-      const runner = new TsnRunner(model, { device: o.device, threads: o.threads });
-      let loss = 0;
-      let top1 = 0;
-      let top5 = 0;
-      let n = 0;
-      let batches = 0;
-      try {
-        for await (const b of val.epoch(0)) {
-          const logits = await runner.logits(b.input);
-          const k = b.input.shape[0];
-          loss += crossEntropyOf(logits, b.labels) * k;
-          top1 += accuracy(logits, b.labels, 1) * k;
-          top5 += accuracy(logits, b.labels, 5) * k;
-          n += k;
-          batches++;
-        }
-      } finally {
-        await runner.release();
-      }
-      const res = { loss: loss / n, top1: top1 / n, top5: top5 / n };
+    const val = await start(valSet, r.loading);
+    const validateAt = async (epoch: number): Promise<number> => {
+      const { batches, ...res } = await validate(model, val, o);
       log?.record({ type: 'val', epoch, ...res });
       onEvent({ status: 'validate', epoch, ...res, batches });
       return res.top1;
@@ -375,19 +445,18 @@ async function runTraining(o: TrainRunOptions, onEvent: (e: RunEvent) => void): 
 
     if (!trainSet) {
       // --evaluate
-      const prec1 = await validate(startEpoch);
+      const prec1 = await validateAt(startEpoch);
       return { storeName: name, bestPrec1: prec1, lastPrec1: prec1 };
     }
 
-    const train = await start(trainSet, { ...loading, shuffle: true, dropLast: true });
-    if (train.length === 0) throw new UsageError(`the training list has ${train.dataset.length} clips, fewer than one batch of ${loading.batchSize} (the last partial batch is dropped, as main.py does)`);
+    const train = await start(trainSet, { ...r.loading, shuffle: true, dropLast: true });
+    if (train.length === 0) throw new UsageError(`the training list has ${train.dataset.length} clips, fewer than one batch of ${r.loading.batchSize} (the last partial batch is dropped, as main.py does)`);
     const { logDir, modelDir } = runFolders(o, name);
     const trainLog = new TrainLog(logDir, { startEpoch, title: name });
     log = trainLog;
     mkdirSync(modelDir, { recursive: true });
     await writeFileAtomic(join(logDir, 'args.txt'), `${JSON.stringify({ ...o, storeName: name }, null, 1)}\n`);
-    const epochs = o.epochs ?? 120;
-    const evalFreq = o.evalFreq ?? 5;
+    const { epochs, evalFreq } = r;
     let last: string | undefined;
     let lastPrec1: number | undefined;
     for (let epoch = startEpoch; epoch < epochs; epoch++) {
@@ -396,7 +465,7 @@ async function runTraining(o: TrainRunOptions, onEvent: (e: RunEvent) => void): 
       trainLog.csv(`Epoch: [${epoch}], lr: ${lr.toFixed(5)}\tLoss ${stats.loss.toFixed(4)}\tPrec@1 ${stats.top1.toFixed(3)}\tPrec@5 ${stats.top5.toFixed(3)}`);
       trainLog.record({ type: 'epoch', epoch, lr, loss: stats.loss, top1: stats.top1, top5: stats.top5, batches: stats.batches, samples: stats.samples, ms: stats.ms });
       if ((epoch + 1) % evalFreq === 0 || epoch === epochs - 1) {
-        const prec1 = await validate(epoch);
+        const prec1 = await validateAt(epoch);
         lastPrec1 = prec1;
         const isBest = prec1 > bestPrec1;
         bestPrec1 = Math.max(prec1, bestPrec1);
