@@ -70,12 +70,18 @@ function list(name: string, text: string): string {
 
 const GOOD = 'left/left_00002 8 0\nright/right_00002 8 1\n';
 
-/** `tsm train` on the synthetic dataset with two loader workers; `extra` names the broken list. */
-const train = (...extra: string[]): Promise<Outcome> =>
-  tsm([
+let runs = 0;
+/**
+ * `tsm train` on the synthetic dataset with two loader workers; `extra` names the broken list. Each call has its own
+ * run folders: cases run at once, and two runs into one folder are refused (TSM_LOCKED) before the data is read.
+ */
+const train = (...extra: string[]): Promise<Outcome> => {
+  const run = join(dir, `run${runs++}`);
+  return tsm([
     'train', syn, 'RGB', '--arch', 'resnet18', '--num_segments', '2', '--pretrain', 'scratch', '--epochs', '1', '-b', '2', '-j', '2', '--input-size', '32',
-    '--root-log', join(dir, 'log'), '--root-model', join(dir, 'ck'), '--threads', '1', '--no-progress', ...extra,
+    '--root-log', join(run, 'log'), '--root-model', join(run, 'ck'), '--threads', '1', '--no-progress', ...extra,
   ]);
+};
 
 /** Exit 1, not killed, one `error TSM_DATA` line matching `message`, and no stack trace. */
 function assertDataError(r: Outcome, message: RegExp): void {
