@@ -2,7 +2,8 @@
  * Calibration data: clips read by our own data pipeline with the model's own preprocessing (resize the shorter
  * side, centre crop, normalise), sampled as `tsm test` samples a video. The source is a dataset folder (its
  * `dataset.json`, as `tsm make-synthetic` and `tsm make-lists` write; the training list is used, so held-out
- * clips stay unseen), a folder of video files, a folder of frame folders, or one video or frame folder. Node only.
+ * clips stay unseen), a folder of video files and/or frame folders (searched through subfolders, as class/video
+ * layouts have them), or one video or frame folder. Node only.
  */
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
@@ -134,14 +135,22 @@ export async function openCalibrationSet(opts: CalibrationSetOptions): Promise<C
     };
   }
 
-  const entries = (await readdir(path, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-  const videos = entries.filter((e) => e.isFile() && VIDEO_EXTENSIONS.includes(extname(e.name).toLowerCase())).map((e) => join(path, e.name));
+  const videos: string[] = [];
   const folders: string[] = [];
-  for (const e of entries.filter((x) => x.isDirectory())) {
-    const names = await readdir(join(path, e.name));
-    if (names.some((n) => IMAGE.test(n))) folders.push(join(path, e.name));
-  }
-  if (videos.length + folders.length === 0 && entries.some((e) => e.isFile() && IMAGE.test(e.name))) {
+  // class folders may hold the clips (Kinetics' class/video layout): walk down to the videos and frame folders
+  const walk = async (d: string): Promise<void> => {
+    const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    if (d !== path && entries.some((e) => e.isFile() && IMAGE.test(e.name))) {
+      folders.push(d);
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else if (e.isFile() && VIDEO_EXTENSIONS.includes(extname(e.name).toLowerCase())) videos.push(join(d, e.name));
+    }
+  };
+  await walk(path);
+  if (videos.length + folders.length === 0 && (await readdir(path)).some((n) => IMAGE.test(n))) {
     return fromInputs([path], `frame folder ${basename(path)}`);
   }
   if (videos.length + folders.length === 0) {
