@@ -35,7 +35,8 @@ async function handle(msg: TeachRequest): Promise<void> {
     onProgress: (progress) => post({ type: 'progress', progress }),
   });
   const weights: WireTensor[] = [...taught.model.stateDict()].map(([k, t]) => [k, t.dtype as 'float32' | 'int64', t.shape, t.data as Float32Array | BigInt64Array]);
-  post({ type: 'done', weights, history: taught.history, stepMs: taught.stepMs, prepareMs: taught.prepareMs }, [...new Set(weights.map((w) => w[3].buffer as ArrayBuffer))]);
+  // NOTE: copied, not transferred: the frozen weights are the base model's own arrays, which the next run needs
+  post({ type: 'done', weights, history: taught.history, stepMs: taught.stepMs, prepareMs: taught.prepareMs });
 }
 
 scope.onmessage = (e: MessageEvent<TeachRequest>): void => {

@@ -428,8 +428,13 @@ class WebActionTeacher implements ActionTeacher {
     const threads = !isolated ? 1 : this.opts.threads || Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
     const msg: TeachWorkerRequest = { type: 'init', base: this.baseBytes, source: this.base.source, inputSize: this.opts.inputSize, threads, wasmPaths: this.opts.wasmPaths as Extract<TeachRequest, { type: 'init' }>['wasmPaths'] };
     this.ready = new Promise<void>((resolve, reject) => {
-      worker.onmessage = (e: MessageEvent<TeachReply>) => (e.data.type === 'ready' ? resolve() : e.data.type === 'error' ? reject(new UsageError(e.data.message)) : undefined);
-      worker.onerror = (e) => reject(new UsageError(`the training worker failed to start: ${e.message}`));
+      const fail = (message: string): void => {
+        // a worker that did not start is not kept: the next train() starts a new one
+        this.stopWorker();
+        reject(new DataError(message));
+      };
+      worker.onmessage = (e: MessageEvent<TeachReply>) => (e.data.type === 'ready' ? resolve() : e.data.type === 'error' ? fail(`the training worker failed to start: ${e.data.message}`) : undefined);
+      worker.onerror = (e) => fail(`the training worker failed to start: ${e.message}`);
     });
     worker.postMessage(msg);
     return this.ready;

@@ -285,9 +285,13 @@ test('cancel mid-training: the call rejects with an AbortError and the previous 
   assert.match(e.message, /cancelled; the previous model is kept/);
   assert.equal(ok(await page.evaluate(() => window.tsmTeachTest.exportPth()), 'exportPth'), beforePth, 'the weights did not change');
   assert.equal(await page.evaluate(() => window.tsmTeachTest.clipCount()), 18);
-  // and training works again after a cancel (a new worker)
+  // and training works again after a cancel (a new worker), and again in the same worker
   const again = ok(await page.evaluate(() => window.tsmTeachTest.train({ epochs: 1 })), 'train after cancel');
   assert.equal(again.events.length, 1);
+  const once = ok(await page.evaluate(() => window.tsmTeachTest.exportPth()), 'exportPth');
+  const twice = ok(await page.evaluate(() => window.tsmTeachTest.train({ epochs: 2 })), 'a second train in the same worker');
+  assert.equal(twice.events.length, 2);
+  assert.notEqual(ok(await page.evaluate(() => window.tsmTeachTest.exportPth()), 'exportPth'), once, 'the second run replaced the model');
 });
 
 test('bad input: one clear message each, and nothing recorded is lost', async () => {
