@@ -89,32 +89,22 @@ export class Session {
   /**
    * Runs the model. Missing feeds are reported by name before onnxruntime sees them.
    * @param fetches output names to compute (default: all outputs)
-   * @param preallocated outputs to write into the given tensors' arrays instead of new ones (shape and dtype must
-   *   match; they are also fetched); the result holds these same tensors for them.
-   *   NOTE: onnxruntime-node 1.30 still copies every output into a new ArrayBuffer after the run; the copies of
-   *   pre-allocated outputs are dropped here, so they live until the next garbage collection only.
    */
-  async run(feeds: TensorMap, fetches?: readonly string[], preallocated?: TensorMap): Promise<Record<string, HostTensor>> {
+  async run(feeds: TensorMap, fetches?: readonly string[]): Promise<Record<string, HostTensor>> {
     const missing = this.inner.inputNames.filter((n) => !(n in feeds));
     if (missing.length > 0) {
       throw new ShapeError(`${this.name}: missing input(s) ${missing.join(', ')} (expects ${this.inner.inputNames.join(', ')})`);
     }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const n of this.inner.inputNames) ortFeeds[n] = toOrtTensor(feeds[n]);
-    let ortFetches: string[] | Record<string, ort.Tensor | null> | undefined = fetches as string[] | undefined;
-    if (preallocated) {
-      const names = fetches ?? this.inner.outputNames;
-      ortFetches = Object.fromEntries(names.map((n) => [n, n in preallocated ? toOrtTensor(preallocated[n]) : null]));
-      for (const n of Object.keys(preallocated)) if (!(n in ortFetches)) ortFetches[n] = toOrtTensor(preallocated[n]);
-    }
     let out: ort.InferenceSession.ReturnType;
     try {
-      out = ortFetches ? await this.inner.run(ortFeeds, ortFetches as ort.InferenceSession.FetchesType) : await this.inner.run(ortFeeds);
+      out = fetches ? await this.inner.run(ortFeeds, fetches as string[]) : await this.inner.run(ortFeeds);
     } catch (cause) {
       throw new RuntimeSessionError(`session.run failed for ${this.name}: ${(cause as Error).message}`, { cause });
     }
     const res: Record<string, HostTensor> = {};
-    for (const [k, v] of Object.entries(out)) res[k] = preallocated?.[k] ?? fromOrtTensor(v);
+    for (const [k, v] of Object.entries(out)) res[k] = fromOrtTensor(v);
     return res;
   }
 

@@ -1,9 +1,13 @@
 /**
- * The SGD update on the host: the trained parameters, their gradients and their momentum buffers each live in one
- * flat Float32Array, and the update (clipping, weight decay, momentum, step) runs in place over them. The model's
- * Parameters and the optimizer's momentum buffers are views into those arrays, so the training step feeds the
- * weights to onnxruntime without copying, onnxruntime writes the gradients straight into the gradient array
- * (pre-allocated outputs), and nothing is re-packed between steps.
+ * The SGD update on the host: the trained parameters and their momentum buffers each live in one flat
+ * Float32Array, and the update (clipping, weight decay, momentum, step) runs in place over them, reading the
+ * gradients the step graph output. The model's Parameters and the optimizer's momentum buffers are views into those
+ * arrays, so the training step feeds the weights to onnxruntime without copying, and nothing is re-packed between
+ * steps.
+ * NOTE: the gradients are not kept in a flat array of their own. onnxruntime-node (1.30) copies every output into
+ * a new ArrayBuffer after the run, pre-allocated or not, so a gradient array that onnxruntime writes into would only
+ * add a third copy; without it the gradients sit in onnxruntime's arena (in space the activations freed; measured:
+ * the arena does not grow) and in the copies the step hands over, which the update reads (ResNet-50: 98 MB less).
  * NOTE: each operation is one float32 operation in the order of the in-graph update ({@link emitSgdUpdate}), so
  * the host update gives the graph's bits (test/train/flat-sgd.test.ts). The loop runs in WebAssembly SIMD
  * (sgd-kernel.wat) where the runtime has it, else in JS with `Math.fround` after every operation: the same bits.
@@ -70,8 +74,8 @@ export interface FlatSgdOptions {
  * @example
  * const flat = new FlatSgd(built.trained);
  * flat.attach(sgd);                         // the Parameters and momentum buffers become views
- * // ... a step graph writes the gradients into flat.gradView(i) and outputs their norm ...
- * flat.step(sgd, gradNorm, 20);
+ * // ... run the step graph (update: 'host'): the gradients and their norm ...
+ * flat.step(sgd, built.trained.map((p) => out[built.gradOutputs.get(p)].data), gradNorm, 20);
  */
 export class FlatSgd {
   /** Element offset of each parameter's slice. */
@@ -79,12 +83,12 @@ export class FlatSgd {
   /** Total elements (with alignment padding). */
   readonly size: number;
   private readonly weights: Float32Array;
-  private readonly grads: Float32Array;
   private readonly momentum: Float32Array;
+  /** Where the SIMD kernel reads one parameter's gradient (the module's memory; sized for the largest). */
+  private readonly scratch?: Float32Array;
   private readonly kernel?: KernelExports;
-  /** Each parameter's slice of the weights, gradients and momentum (made once: {@link attach} compares identity). */
+  /** Each parameter's slice of the weights and momentum (made once: {@link attach} compares identity). */
   private readonly weightViews: Float32Array[];
-  private readonly gradViews: Float32Array[];
   private readonly momentumViews: Float32Array[];
   /** Group index of each parameter in the optimizer it was attached to. */
   private groupIndex: number[] = [];
@@ -102,34 +106,28 @@ export class FlatSgd {
       size += Math.ceil(numel(p.shape) / ALIGN) * ALIGN;
     }
     this.size = size;
-    const bytes = 3 * size * 4;
+    const largest = Math.max(0, ...params.map((p) => Math.ceil(numel(p.shape) / ALIGN) * ALIGN));
+    const bytes = (2 * size + largest) * 4;
     if ((opts.simd ?? true) && kernelModule && bytes <= MAX_WASM_BYTES) {
       const k = new WebAssembly.Instance(kernelModule, {}).exports as unknown as KernelExports;
       k.memory.grow(Math.ceil(bytes / 65536));
       // NOTE: views of the module's memory; it never grows again, so they stay valid
       this.weights = new Float32Array(k.memory.buffer, 0, size);
-      this.grads = new Float32Array(k.memory.buffer, size * 4, size);
-      this.momentum = new Float32Array(k.memory.buffer, 2 * size * 4, size);
+      this.momentum = new Float32Array(k.memory.buffer, size * 4, size);
+      this.scratch = new Float32Array(k.memory.buffer, 2 * size * 4, largest);
       this.kernel = k;
     } else {
       this.weights = new Float32Array(size);
-      this.grads = new Float32Array(size);
       this.momentum = new Float32Array(size);
     }
     const views = (a: Float32Array) => params.map((p, i) => a.subarray(this.offsets[i], this.offsets[i] + numel(p.shape)));
     this.weightViews = views(this.weights);
-    this.gradViews = views(this.grads);
     this.momentumViews = views(this.momentum);
   }
 
   /** Whether the update runs in WebAssembly SIMD. */
   get simd(): boolean {
     return this.kernel !== undefined;
-  }
-
-  /** Parameter `i`'s gradient slice, where the step graph's output lands. */
-  gradView(i: number): Float32Array {
-    return this.gradViews[i];
   }
 
   /**
@@ -164,22 +162,24 @@ export class FlatSgd {
 
   /**
    * `clip_grad_norm_(maxNorm)` then `optimizer.step()`, in place: weights and momentum buffers (as views in
-   * `optimizer.state`, for the groups with momentum) are updated from the gradients in {@link gradView}.
+   * `optimizer.state`, for the groups with momentum) are updated from `grads`.
+   * @param grads each parameter's gradient (unclipped; its element order, any shape)
    * @param gradNorm total 2-norm of the gradients, as the step graph computes it (float32)
    * @param maxNorm clipping threshold; undefined = no clipping
    */
-  step(optimizer: SGD, gradNorm: number, maxNorm?: number): void {
+  step(optimizer: SGD, grads: readonly Float32Array[], gradNorm: number, maxNorm?: number): void {
     const coef = FlatSgd.clipCoef(gradNorm, maxNorm);
     this.params.forEach((p, i) => {
+      const n = numel(p.shape);
+      if (grads[i]?.length !== n) throw new InternalError(`gradient of "${p.key}" has ${grads[i]?.length} values, the parameter ${n}`);
       const grp = optimizer.paramGroups[this.groupIndex[i]];
       const flags = (grp.weightDecay !== 0 ? WEIGHT_DECAY : 0) | (grp.momentum !== 0 ? MOMENTUM : 0) | (grp.nesterov ? NESTEROV : 0);
       const [wd, m, lr] = [fr(grp.weightDecay), fr(grp.momentum), fr(grp.lr)];
-      if (this.kernel) {
-        const at = this.offsets[i] * 4;
-        const bytes = this.size * 4;
-        this.kernel.sgd(at, bytes + at, 2 * bytes + at, numel(p.shape), coef, wd, m, lr, flags);
+      if (this.kernel && this.scratch) {
+        this.scratch.set(grads[i]);
+        this.kernel.sgd(this.offsets[i] * 4, this.scratch.byteOffset, this.size * 4 + this.offsets[i] * 4, n, coef, wd, m, lr, flags);
       } else {
-        sgdJs(this.weightViews[i], this.gradViews[i], this.momentumViews[i], coef, wd, m, lr, flags);
+        sgdJs(this.weightViews[i], grads[i], this.momentumViews[i], coef, wd, m, lr, flags);
       }
       if (flags & MOMENTUM && optimizer.state.get(p)?.data !== this.momentumViews[i]) {
         optimizer.state.set(p, hostTensor('float32', p.shape, this.momentumViews[i]));
@@ -187,11 +187,10 @@ export class FlatSgd {
     });
   }
 
-  /** Parameter `i`'s clipped gradient (a copy), as the in-graph step outputs it with `outputGrads`. */
-  clippedGrad(i: number, gradNorm: number, maxNorm?: number): HostTensor<'float32'> {
+  /** A clipped gradient (a copy) in parameter `i`'s shape, as the in-graph step outputs it with `outputGrads`. */
+  clippedGrad(i: number, grad: Float32Array, gradNorm: number, maxNorm?: number): HostTensor<'float32'> {
     const coef = FlatSgd.clipCoef(gradNorm, maxNorm);
-    const g = this.gradView(i);
-    return hostTensor('float32', this.params[i].shape, maxNorm === undefined ? g.slice() : g.map((v) => fr(v * coef)));
+    return hostTensor('float32', this.params[i].shape, maxNorm === undefined ? grad.slice() : grad.map((v) => fr(v * coef)));
   }
 
   /**

@@ -301,8 +301,8 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   const momentumInputs = new Map<Parameter, string>();
   const gradOutputs = new Map<Parameter, string>();
   const lrValues = new Map<number, Value>();
-  // NOTE: each gradient is output under the name of the node that computes it (no Identity copy), so a
-  // pre-allocated output buffer receives it directly
+  // NOTE: each gradient is output under the name of the node that computes it: a new name would cost an Identity,
+  // a copy of every gradient
   if (update === 'host') trained.forEach((p) => gradOutputs.set(p, g.output(grads[candidates.indexOf(p)] as Value).name));
   const coef = update === 'graph' && opts.clipGradNorm !== undefined ? g.op('Min', [g.div(g.scalar(opts.clipGradNorm), g.add(norm, g.scalar(1e-6))), g.scalar(1)])[0] : undefined;
   if (update === 'graph') g.scope('sgd', () => {

@@ -47,8 +47,7 @@ test('the SIMD kernel and the JS loop give the same bits for every flag combinat
           const grads = params.map((p) => randn(rng, numel(p.shape)));
           for (let step = 0; step < 3; step++) {
             flat.attach(sgd);
-            params.forEach((_, i) => flat.gradView(i).set(grads[i].map((v) => v * (step + 1))));
-            flat.step(sgd, 7.5, step === 1 ? undefined : 3);
+            flat.step(sgd, grads.map((g) => g.map((v) => v * (step + 1))), 7.5, step === 1 ? undefined : 3);
           }
           return { weights: params.map((p) => bits(p.tensor.data as Float32Array)), momentum: params.map((p) => sgd.state.get(p)?.data) };
         };
