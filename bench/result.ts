@@ -1,7 +1,11 @@
 /**
  * The machine-readable last line every bench prints, which bench/run-all.ts collects into bench/results/latest.md:
- * one JSON object `{ bench, title, metrics: [{ name, unit, ours, pytorch, better }], notes }`.
+ * one JSON object `{ bench, title, metrics: [{ name, unit, ours, pytorch, pytorchWheel?, better }], notes }`.
+ * Node only.
  */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** One measured quantity, ours and PyTorch's (null where PyTorch has no counterpart, e.g. the browser). */
 export interface BenchMetric {
@@ -9,7 +13,12 @@ export interface BenchMetric {
   /** `ms`, `ms/frame`, `clips/s`, `MB`, ... */
   readonly unit: string;
   readonly ours: number;
+  /** Debian's PyTorch (`/usr/bin/python3`, or `$TSM_PYTHON`). */
   readonly pytorch: number | null;
+  /** The official PyTorch CPU wheel (bench/setup.sh's venv); absent where it is not installed. */
+  readonly pytorchWheel?: number | null;
+  /** What the PyTorch columns hold when it is not PyTorch eager, e.g. `torch.onnx.export on onnxruntime-node`. */
+  readonly reference?: string;
   /** Which direction is faster / smaller. */
   readonly better: 'lower' | 'higher';
 }
@@ -39,4 +48,19 @@ export function median(xs: readonly number[]): number {
 /** The JSON object on the last line of a child's output (how benches and their PyTorch references report). */
 export function lastJsonLine<T>(stdout: string): T {
   return JSON.parse(stdout.trim().split('\n').pop() ?? '') as T;
+}
+
+/** Debian's Python with torch, which every bench's PyTorch side runs on. */
+export const debianPython = (): string => process.env.TSM_PYTHON ?? '/usr/bin/python3';
+
+/**
+ * The Python of bench/setup.sh's venv with the official PyTorch CPU wheel (`$TSM_TORCH_WHEEL_PYTHON` wins; set it to
+ * `none` to skip the wheel), or undefined where it is not installed.
+ */
+export function wheelPython(): string | undefined {
+  const env = process.env.TSM_TORCH_WHEEL_PYTHON;
+  if (env === 'none') return undefined;
+  if (env) return env;
+  const venv = join(dirname(fileURLToPath(import.meta.url)), '.venv-torch', 'bin', 'python');
+  return existsSync(venv) ? venv : undefined;
 }

@@ -5,7 +5,11 @@
  * limits it.
  *
  *   npx tsx bench/run-all.ts [--only clip-inference,train-step] [--out bench/results/latest.md] [--max-wait 600]
+ *   npx tsx bench/run-all.ts --only train-step --merge   # rerun some benches, keep the others' earlier results
  *   npx tsx bench/run-all.ts --render-only     # rewrite latest.md from latest.json
+ *
+ * PyTorch runs twice where bench/setup.sh could install the official CPU wheel (bench/.venv-torch): Debian's build
+ * and the wheel, each with its own columns; the machine table names both builds and the CPU's vector extensions.
  *
  * The machine should be quiet: before each bench it waits (up to --max-wait seconds) for the 1-minute load
  * average to drop below 1.5 and records the load it started at. Node only.
@@ -16,7 +20,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { BenchMetric, BenchResult } from './result.js';
+import { type BenchMetric, type BenchResult, debianPython, wheelPython } from './result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
@@ -35,7 +39,15 @@ const WHY_SLOWER: Readonly<Record<string, string>> = {
   'train-step/TSM-ResNet-50 step (median)':
     '`bench/train-step-profile.ts --arch resnet50` (onnxruntime profiler, 2026-11-25): ~0.97 s of kernel time per step. Convolutions are most of it: Conv/FusedConv 414 ms (forward and stride-1 input gradients as im2col + SGEMM: weights fed as graph inputs cannot use onnxruntime\'s blocked NCHWc kernels, which it keeps for constant weights), Gemm 151 ms (3x3 weight gradients over unfolded inputs), ConvTranspose 48 ms (stride-2 input gradients), where PyTorch runs oneDNN\'s direct forward and backward convolutions. Data movement our backward graph needs (Slice/Concat/Pad of the shift and of im2col, Transposes of weight gradients) is ~140 ms, and elementwise BatchNorm/ReLU backward and SGD arithmetic, one memory pass per op without fusion on CPU, ~100 ms. Tried and measured: channels-first im2col for large maps (kept: -21 ms), NCHWc convs with in-graph weight reordering (-15% per 3x3 conv in layers 1-3 but 2x slower in layer 4, ~3% of the step: not kept), pre-allocated outputs (no change), the max-pool gradient as MaxUnpool per window parity (slower than ScatterElements). The ratio also moves a lot between runs on this shared machine (1.20x and 1.66x within ten minutes).',
   'train-step/peak RSS':
-    'The step is one onnxruntime session with forward and backward in one graph: its memory planner keeps every activation the backward needs alive in the arena, and the SGD update is a graph output, so the old and the new weights and momentum buffers exist side by side where PyTorch updates in place (for ResNet-50, 24.5 M weights and as many momentum values at 4 bytes each: ~200 MB held twice); the arena also keeps its high-water mark. Estimated from the graph, not profiled.',
+    'Measured (docs/training.md, "Memory of the training step"): onnxruntime\'s arena keeps its high-water mark (the activations the backward needs), weights and momentum live in flat arrays updated in place, and onnxruntime-node copies every output (the gradients: 98 MB for ResNet-50) into new ArrayBuffers that stay until V8\'s next major collection (with a forced gc() after each step ResNet-50 peaks at 1046 MB instead of 1110-1128 MB). PyTorch\'s own RSS moves by ~100 MB between runs.',
+  'train-step/TSM-ResNet-50 step CPU time (median)': 'See the step (median) entry: the same kernels.',
+  'train-step/step (median) [official wheel]':
+    'The official wheel runs oneDNN 3 with AVX-512 kernels and MKL (Debian\'s build: oneDNN 2.6 with AVX2 kernels, no MKL), so its convolutions are faster still; our convolutions are onnxruntime\'s im2col + SGEMM with weights as graph inputs (no blocked NCHWc kernels for fed weights) and our backward graph moves more data (see the step entry above).',
+  'train-step/step CPU time (median) [official wheel]': 'See the step (median) [official wheel] entry.',
+  "clip-inference/clip latency (median), vs PyTorch's ONNX export":
+    'Both graphs run on the same onnxruntime with the same kernels (constant weights: NCHWc convolutions). By turns in one process, CPU time, 7 rounds after a warm-up (2026-12-04, busy machine): 1 thread ours 459 ms vs the export\'s 476 ms (median; per-round ratio 0.71-1.23), 2 threads 769 vs 838 ms (0.75-1.00): no gap beyond the noise. A run where ours is behind is most likely the load moving between the two.',
+  'clip-inference/clip latency (median) [official wheel]':
+    'The official wheel runs oneDNN 3 with AVX-512 kernels and MKL; onnxruntime runs the same graph on its MLAS kernels (NCHWc blocked convolutions, constant weights here).',
   'data-loader':
     'Per 340x256 frame in a worker (measured with --cpu-prof, 2026-11-25): JPEG decode ~0.4 ms (libjpeg-turbo), crop + resize ~0.35 ms and normalisation ~0.1 ms (WebAssembly SIMD), plus the page faults of each new batch buffer (38 MB per batch of 8). On a quiet machine ours runs at 1.35-1.55x PyTorch; a run behind it is most likely a busy machine: check the load average in the notes.',
 };
@@ -48,11 +60,15 @@ export interface RunAllOptions {
   readonly out?: string;
   /** Seconds to wait for a quiet machine before each bench. @default 600 */
   readonly maxWaitS?: number;
+  /** Keep the benches not run now from the existing report's .json, marked with the date they ran. @default false */
+  readonly merge?: boolean;
 }
 
 /** A bench that ran, with the load average it started at, or failed. */
 interface BenchRun {
   readonly name: BenchName;
+  /** When it ran (ISO, seconds); absent in results written before this field existed. */
+  readonly date?: string;
   readonly loadAtStart: number;
   readonly seconds: number;
   readonly result?: BenchResult;
@@ -61,12 +77,15 @@ interface BenchRun {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until the 1-minute load average is below 1.5 (or `maxWaitS` passes); returns the load at the end. */
+/** The 1-minute load average below which the machine counts as quiet. */
+const QUIET_LOAD = 1.5;
+
+/** Waits until the 1-minute load average is below {@link QUIET_LOAD} (or `maxWaitS` passes); returns the load at the end. */
 async function waitQuiet(maxWaitS: number): Promise<number> {
   const until = Date.now() + maxWaitS * 1000;
   let announced = false;
-  while (loadavg()[0] >= 1.5 && Date.now() < until) {
-    if (!announced) process.stderr.write(`[bench] load average ${loadavg()[0].toFixed(2)} >= 1.5: waiting for a quiet machine (up to ${maxWaitS} s)\n`);
+  while (loadavg()[0] >= QUIET_LOAD && Date.now() < until) {
+    if (!announced) process.stderr.write(`[bench] load average ${loadavg()[0].toFixed(2)} >= ${QUIET_LOAD}: waiting for a quiet machine (up to ${maxWaitS} s)\n`);
     announced = true;
     await sleep(10_000);
   }
@@ -128,7 +147,9 @@ export function describeMachine(): Record<string, string> {
       return 'not installed';
     }
   };
-  const python = process.env.TSM_PYTHON ?? '/usr/bin/python3';
+  // torch_compat: version and kernels of a PyTorch build (and it imports torchvision where only its CUDA build exists)
+  const describeTorch = (python: string) => `${versionOf(python, ['-c', `import sys; sys.path.insert(0, ${JSON.stringify(here)}); import torch_compat; print(torch_compat.describe_torch())`])} (${python})`;
+  const wheel = wheelPython();
   return {
     CPU: `${model} (${simd || 'no AVX2'})`,
     'cores (logical)': String(cpus().length),
@@ -136,7 +157,8 @@ export function describeMachine(): Record<string, string> {
     Node: process.version,
     'onnxruntime-node': pkg('onnxruntime-node'),
     'onnxruntime-web': pkg('onnxruntime-web'),
-    PyTorch: `${versionOf(python, ['-c', 'import torch; print(torch.__version__)'])} (${python})`,
+    'PyTorch (Debian)': describeTorch(debianPython()),
+    'PyTorch (official CPU wheel)': wheel ? describeTorch(wheel) : 'not installed (bench/setup.sh could not install it): Debian\'s PyTorch only',
     Chromium: versionOf('chromium', ['--version']),
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
@@ -152,37 +174,62 @@ function verdict(m: BenchMetric): { text: string; slower: boolean; factor: numbe
   return factor >= 1 ? { text: `${factor.toFixed(2)}x ${ahead}`, slower: false, factor } : { text: `${(1 / factor).toFixed(2)}x ${behind}`, slower: true, factor };
 }
 
-/** The Markdown report. */
-export function formatReport(machine: Readonly<Record<string, string>>, runs: readonly BenchRun[]): string {
+/** `ours / ref` and the verdict, or dashes where the reference did not run. */
+function against(m: BenchMetric, ref: number | null | undefined): { ratio: string; v?: ReturnType<typeof verdict> } {
+  if (ref === null || ref === undefined) return { ratio: '—' };
+  return { ratio: (m.ours / ref).toFixed(2), v: verdict({ ...m, pytorch: ref }) };
+}
+
+/**
+ * The Markdown report.
+ * @param thisRun when given, only these benches ran now (`--merge`); the others' rows are marked with their date
+ */
+export function formatReport(machine: Readonly<Record<string, string>>, runs: readonly BenchRun[], thisRun?: ReadonlySet<BenchName>): string {
   const lines: string[] = [];
+  const merged = thisRun !== undefined && runs.some((r) => !thisRun.has(r.name));
+  const runLabel = (r: BenchRun) => (thisRun === undefined || thisRun.has(r.name) ? 'this run' : (r.date ?? 'earlier'));
   lines.push('# Benchmarks: temporal-shift (onnxruntime) vs PyTorch (CPU)', '');
-  lines.push('Written by `npm run bench` (bench/run-all.ts). Every bench runs ours and PyTorch in the same run, with the same thread count, weights and inputs; see each `bench/*.ts` header for what is timed.', '');
+  lines.push('Written by `npm run bench` (bench/run-all.ts). Every bench runs ours and PyTorch in the same run, with the same thread count, weights and inputs; see each `bench/*.ts` header for what is timed. PyTorch runs as Debian\'s build and, where bench/setup.sh could install it, as the official CPU wheel (what `pip install torch` gives most users).', '');
+  if (merged) {
+    const now = runs.filter((r) => thisRun.has(r.name)).map((r) => r.name);
+    lines.push(`Only ${now.join(', ')} ran in this run (${machine.date}); the rows of the other benches are from the earlier run named in their "run" column, on the same kind of machine.`, '');
+  }
   lines.push('## Machine', '', '| | |', '|---|---|');
   for (const [k, v] of Object.entries(machine)) lines.push(`| ${k} | ${v} |`);
   lines.push('', '## Results', '');
-  lines.push('"ours / PyTorch" is the plain ratio of the two numbers; the last column says which side is ahead in the metric\'s direction (lower ms, higher clips/s).', '');
-  lines.push('| bench | setting | metric | ours | PyTorch | ours / PyTorch | |', '|---|---|---|---:|---:|---:|---|');
+  lines.push('"ours / X" is the plain ratio of the two numbers; the verdict says which side is ahead in the metric\'s direction (lower ms and MB, higher clips/s). Where a metric names a reference, the PyTorch column holds that reference instead of PyTorch eager.', '');
+  const busy = runs.filter((r) => r.loadAtStart >= QUIET_LOAD);
+  if (busy.length > 0) {
+    lines.push(
+      `**Busy machine:** ${busy.map((r) => `${r.name} (${runLabel(r)})`).join(', ')} started at a load average of ${QUIET_LOAD} or more (see Notes). Their times are disturbed, PyTorch's most of all (its OpenMP threads wait for each other when other jobs hold the cores, which also inflates its CPU time), so their time ratios say little about a quiet machine; peak RSS is not affected.`,
+      '',
+    );
+  }
+  lines.push('| bench | setting | metric | ours | PyTorch (Debian) | ours / Debian | PyTorch (official wheel) | ours / wheel | | run |', '|---|---|---|---:|---:|---:|---:|---:|---|---|');
   const slower: string[] = [];
   for (const r of runs) {
     if (!r.result) {
-      lines.push(`| ${r.name} | failed: ${r.error ?? ''} | | | | | |`);
+      lines.push(`| ${r.name} | failed: ${r.error ?? ''} | | | | | | | | ${runLabel(r)} |`);
       continue;
     }
     for (const m of r.result.metrics) {
-      const v = verdict(m);
-      const ratio = m.pytorch === null ? '—' : `${(m.ours / m.pytorch).toFixed(2)}`;
-      lines.push(`| ${r.name} | ${r.result.title} | ${m.name} | ${fmt(m.ours)} ${m.unit} | ${m.pytorch === null ? '—' : `${fmt(m.pytorch)} ${m.unit}`} | ${ratio} | ${v?.text ?? ''} |`);
-      if (v?.slower) {
-        const why = WHY_SLOWER[`${r.name}/${m.name}`] ?? WHY_SLOWER[`${r.name}/${m.name.replace(/^TSM-\S+ /, '')}`] ?? WHY_SLOWER[r.name] ?? 'Not analysed yet.';
-        slower.push(`- **${r.name}: ${m.name}** — ${fmt(m.ours)} vs ${fmt(m.pytorch as number)} ${m.unit} (${v.text}). ${why}`);
-      }
+      const deb = against(m, m.pytorch);
+      const whl = against(m, m.pytorchWheel);
+      const verdicts = [deb.v && `${deb.v.text}${whl.v ? ' than Debian\'s' : ''}`, whl.v && `${whl.v.text} than the wheel`].filter(Boolean).join('; ');
+      const name = m.reference ? `${m.name} (PyTorch column: ${m.reference})` : m.name;
+      const cell = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${fmt(x)} ${m.unit}`);
+      lines.push(`| ${r.name} | ${r.result.title} | ${name} | ${fmt(m.ours)} ${m.unit} | ${cell(m.pytorch)} | ${deb.ratio} | ${cell(m.pytorchWheel)} | ${whl.ratio} | ${verdicts} | ${runLabel(r)} |`);
+      const why = (suffix: string) =>
+        WHY_SLOWER[`${r.name}/${m.name}${suffix}`] ?? WHY_SLOWER[`${r.name}/${m.name.replace(/^TSM-\S+ /, '')}${suffix}`] ?? (suffix ? undefined : WHY_SLOWER[r.name]) ?? 'Not analysed yet.';
+      if (deb.v?.slower) slower.push(`- **${r.name}: ${name}** — ${fmt(m.ours)} vs ${fmt(m.pytorch as number)} ${m.unit} (${deb.v.text}${m.reference ? '' : ' than Debian\'s PyTorch'}). ${why('')}`);
+      if (whl.v?.slower) slower.push(`- **${r.name}: ${name}, official wheel** — ${fmt(m.ours)} vs ${fmt(m.pytorchWheel as number)} ${m.unit} (${whl.v.text}). ${why(' [official wheel]')}`);
     }
   }
   lines.push('', '## Where we are behind PyTorch (slower or larger)', '');
   lines.push(...(slower.length > 0 ? slower : ['None in this run.']));
   lines.push('', '## Notes', '');
   for (const r of runs) {
-    const notes = [`started at load average ${r.loadAtStart.toFixed(2)}, took ${r.seconds.toFixed(0)} s`, ...(r.result?.notes ?? [])];
+    const notes = [`${runLabel(r) === 'this run' ? '' : `run ${runLabel(r)}, `}started at load average ${r.loadAtStart.toFixed(2)}, took ${r.seconds.toFixed(0)} s`, ...(r.result?.notes ?? [])];
     lines.push(`- ${r.name}: ${notes.join('; ')}`);
   }
   lines.push('');
@@ -197,33 +244,44 @@ export function formatReport(machine: Readonly<Record<string, string>>, runs: re
 export async function runAll(opts: RunAllOptions = {}): Promise<readonly BenchRun[]> {
   const names = opts.only ?? BENCHES;
   const out = opts.out ?? join(here, 'results', 'latest.md');
-  const runs: BenchRun[] = [];
+  let runs: BenchRun[] = [];
   const machine = describeMachine();
   for (const name of names) {
     const loadAtStart = await waitQuiet(opts.maxWaitS ?? 600);
     process.stdout.write(`\n=== bench/${name}.ts (load ${loadAtStart.toFixed(2)}) ===\n`);
     const t0 = performance.now();
+    const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const r = await runBench(name);
-    runs.push({ name, loadAtStart, seconds: (performance.now() - t0) / 1000, ...r });
+    runs.push({ name, date, loadAtStart, seconds: (performance.now() - t0) / 1000, ...r });
+  }
+  let thisRun: Set<BenchName> | undefined;
+  if (opts.merge) {
+    // the other benches' results of the previous report, in BENCHES order, each with the date it ran
+    const before = JSON.parse(readFileSync(out.replace(/\.md$/, '.json'), 'utf8')) as { machine: Record<string, string>; runs: BenchRun[]; thisRun?: BenchName[] };
+    thisRun = new Set(names);
+    const kept = before.runs.filter((r) => !thisRun?.has(r.name)).map((r) => ({ ...r, date: r.date ?? before.machine.date }));
+    runs = BENCHES.flatMap((n) => [...runs, ...kept].filter((r) => r.name === n));
   }
   mkdirSync(dirname(out), { recursive: true });
   const write = (path: string, text: string) => {
     writeFileSync(`${path}.tmp`, text);
     renameSync(`${path}.tmp`, path);
   };
-  write(out, formatReport(machine, runs));
-  write(out.replace(/\.md$/, '.json'), `${JSON.stringify({ machine, runs }, null, 1)}\n`);
+  write(out, formatReport(machine, runs, thisRun));
+  write(out.replace(/\.md$/, '.json'), `${JSON.stringify({ machine, runs, ...(thisRun ? { thisRun: [...thisRun] } : {}) }, null, 1)}\n`);
   process.stdout.write(`\nwrote ${relative(process.cwd(), out)}\n`);
   return runs;
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { values } = parseArgs({ options: { only: { type: 'string' }, out: { type: 'string' }, 'max-wait': { type: 'string', default: '600' }, 'render-only': { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { only: { type: 'string' }, out: { type: 'string' }, 'max-wait': { type: 'string', default: '600' }, 'render-only': { type: 'boolean', default: false }, merge: { type: 'boolean', default: false } },
+  });
   if (values['render-only']) {
     // rewrite the Markdown from the JSON of the last run (after editing WHY_SLOWER, say)
     const out = values.out ?? join(here, 'results', 'latest.md');
-    const { machine, runs } = JSON.parse(readFileSync(out.replace(/\.md$/, '.json'), 'utf8')) as { machine: Record<string, string>; runs: BenchRun[] };
-    writeFileSync(out, formatReport(machine, runs));
+    const { machine, runs, thisRun } = JSON.parse(readFileSync(out.replace(/\.md$/, '.json'), 'utf8')) as { machine: Record<string, string>; runs: BenchRun[]; thisRun?: BenchName[] };
+    writeFileSync(out, formatReport(machine, runs, thisRun ? new Set(thisRun) : undefined));
     process.exit(0);
   }
   const only = values.only?.split(',').map((s) => s.trim());
@@ -232,6 +290,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     process.stderr.write(`error TSM_USAGE: unknown bench ${unknown.join(', ')}. Must be one of [${BENCHES.join(', ')}]\n`);
     process.exit(2);
   }
-  const runs = await runAll({ only: only as BenchName[] | undefined, out: values.out, maxWaitS: Number(values['max-wait']) });
+  const runs = await runAll({ only: only as BenchName[] | undefined, out: values.out, maxWaitS: Number(values['max-wait']), merge: values.merge });
   process.exitCode = runs.some((r) => r.error) ? 1 : 0;
 }

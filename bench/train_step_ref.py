@@ -7,8 +7,10 @@ weight decay 5e-4, CrossEntropyLoss, clip_grad_norm_(20). The classifier's Dropo
 sides compute the same first loss.
 
 usage: /usr/bin/python3 bench/train_step_ref.py OUT_DIR --arch mobilenetv2 [--size 112] [--segments 8] [--batch 2]
-       [--threads 2] [--steps 5] [--warmup 2]
-Writes OUT_DIR/<arch>.pth (module.-prefixed state dict), <arch>_input.npy, <arch>_labels.npy; prints one JSON line.
+       [--threads 2] [--steps 5] [--warmup 2] [--load]
+Writes OUT_DIR/<arch>.pth (module.-prefixed state dict), <arch>_input.npy, <arch>_labels.npy, or with --load reads
+them (so a second PyTorch, e.g. the official wheel, steps the same weights and batch); prints one JSON line: median
+and min wall ms per step, median CPU ms per step (all threads), the first loss, peak RSS and the RSS after each step.
 """
 import argparse
 import json
@@ -22,6 +24,7 @@ import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'test', 'models', 'ref'))
+import torch_compat  # noqa: E402  (first: imports torchvision where only its CUDA build is installed)
 import tsm_ref  # noqa: E402
 
 
@@ -65,6 +68,13 @@ def train_mode(model):
                 m.bias.requires_grad = False
 
 
+def rss_mb():
+    """(current, peak) resident set size in MB, from /proc/self/status."""
+    with open('/proc/self/status') as f:
+        status = dict(line.split(':', 1) for line in f if ':' in line)
+    return int(status['VmRSS'].split()[0]) / 1024, int(status['VmHWM'].split()[0]) / 1024
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('out_dir')
@@ -76,16 +86,23 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--steps', type=int, default=5)
     p.add_argument('--warmup', type=int, default=2)
+    p.add_argument('--load', action='store_true')
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = tsm_ref.TSN(a.classes, a.segments, 'RGB', base_model=a.arch, is_shift=True)
-    torch.save({'epoch': 1, 'arch': a.arch, 'state_dict': {'module.' + k: v for k, v in model.state_dict().items()}, 'best_prec1': 0.0},
-               os.path.join(a.out_dir, a.arch + '.pth'))
-    x = torch.randn(a.batch, a.segments * 3, a.size, a.size)
-    y = torch.randint(0, a.classes, (a.batch,))
-    np.save(os.path.join(a.out_dir, a.arch + '_input.npy'), x.numpy())
-    np.save(os.path.join(a.out_dir, a.arch + '_labels.npy'), y.numpy())
+    files = [os.path.join(a.out_dir, a.arch + suffix) for suffix in ('.pth', '_input.npy', '_labels.npy')]
+    if a.load:
+        sd = torch.load(files[0], map_location='cpu')['state_dict']
+        model.load_state_dict({k[len('module.'):]: v for k, v in sd.items()})
+        x = torch.from_numpy(np.load(files[1]))
+        y = torch.from_numpy(np.load(files[2]))
+    else:
+        torch.save({'epoch': 1, 'arch': a.arch, 'state_dict': {'module.' + k: v for k, v in model.state_dict().items()}, 'best_prec1': 0.0}, files[0])
+        x = torch.randn(a.batch, a.segments * 3, a.size, a.size)
+        y = torch.randint(0, a.classes, (a.batch,))
+        np.save(files[1], x.numpy())
+        np.save(files[2], y.numpy())
 
     train_mode(model)
     getattr(model.base_model, 'fc' if 'resnet' in a.arch else 'classifier').eval()
@@ -94,21 +111,27 @@ def main():
         g['lr'] = 0.01 * g['lr_mult']
         g['weight_decay'] = 5e-4 * g['decay_mult']
     crit = nn.CrossEntropyLoss()
-    times, first_loss = [], None
+    times, cpu, rss, first_loss = [], [], [], None
     for i in range(a.warmup + a.steps):
         t0 = time.perf_counter()
+        c0 = time.process_time()
         loss = crit(model(x), y)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 20)
         opt.step()
         dt = (time.perf_counter() - t0) * 1000
+        dc = (time.process_time() - c0) * 1000
+        rss.append(rss_mb()[0])
         if first_loss is None:
             first_loss = float(loss)
         if i >= a.warmup:
             times.append(dt)
-    print(json.dumps({'ms': float(np.median(times)), 'ms_min': min(times), 'first_loss': first_loss,
-                      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'torch': torch.__version__}))
+            cpu.append(dc)
+    print(json.dumps({'ms': float(np.median(times)), 'ms_min': min(times), 'cpu_ms': float(np.median(cpu)), 'first_loss': first_loss,
+                      'peak_rss_mb': max(rss_mb()[1], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                      'rss_steps_mb': rss,
+                      'torch': torch_compat.describe_torch()}))
 
 
 if __name__ == '__main__':
