@@ -5,14 +5,16 @@
  * instead of all landing on one (random backbones give nearly constant logits otherwise).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writePth } from '../../src/checkpoint/index.js';
+import { readNpy, writeNpy, writePth } from '../../src/checkpoint/index.js';
 import { TSNDataSet, makeSyntheticDataset, readListFile, testCropping, type SyntheticClass } from '../../src/data/index.js';
-import { TSN, TsnRunner, tsn } from '../../src/models/index.js';
+import { TSN, TsnRunner, loadTsn, tsn } from '../../src/models/index.js';
 import { float32 } from '../../src/tensor/index.js';
+import { U32, U64, gamma } from '../helpers/fp32-bounds.js';
+import { runPythonFile } from '../helpers/python.js';
 import { makeRng, randn } from '../helpers/rng.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -118,4 +120,76 @@ export async function makeEvalFixture(seed = 7): Promise<EvalFixture> {
   const weights = await writeCentredCheckpoint(dir, dataset, seed, 4);
   const valList = join(dataset, 'val_videofolder.txt');
   return { dir, dataset, valList, weights, labels: readListFile(valList).map((r) => r.label) };
+}
+
+/**
+ * The float64 logits of the checkpoint `weights` on `views` (`[V, T*3, H, W]`, as TSN.forward takes them) and the
+ * fp32 rounding-error bound of each (test/models/ref/tsn_budget.py: LAMBDA times its Monte Carlo sigma, floored at
+ * the median; the float64 side's own error added), `[V, num_class]` row-major: what any fp32 evaluation of the
+ * model, ours on any CPU included, is within. sigma is measured on the first `sigmaViews` views and the largest per
+ * class taken for all (the Monte Carlo costs eight float64 forwards per view).
+ */
+export async function logitBudget(weights: string, views: Float32Array, shape: readonly number[], sigmaViews = 8): Promise<{ logits64: Float64Array; bound: Float64Array }> {
+  const c = (await loadTsn(weights)).config;
+  const kwargs = {
+    num_class: c.numClass,
+    num_segments: c.numSegments,
+    modality: c.modality,
+    base_model: c.baseModel,
+    consensus_type: c.consensusType,
+    before_softmax: c.beforeSoftmax,
+    dropout: c.dropout,
+    is_shift: c.isShift,
+    shift_div: c.shiftDiv,
+    shift_place: c.shiftPlace,
+    temporal_pool: c.temporalPool,
+    non_local: c.nonLocal,
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'tsm-budget-'));
+  try {
+    await writeNpy(join(dir, 'views.npy'), float32([...shape], views));
+    runPythonFile(join(REPO, 'test', 'models', 'ref', 'tsn_budget.py'), [weights, JSON.stringify(kwargs), join(dir, 'views.npy'), dir, String(sigmaViews)], 900_000);
+    const logits64 = (await readNpy(join(dir, 'logits64.npy'))).data as Float64Array;
+    const sigma = (await readNpy(join(dir, 'sigma.npy'))).data as Float64Array;
+    const { lambda } = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { lambda: number };
+    const median = Array.from(sigma).sort((a, b) => a - b)[Math.floor(sigma.length / 2)];
+    return { logits64, bound: sigma.map((s) => lambda * Math.max(s, median) * (1 + U64 / U32)) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Per-video scores from per-view logits `[videos * views, C]` (the mean over the views, then softmax when asked,
+ * in float64), and how far the scores of any logits within `viewBound` of them can be: the mean moves by at most
+ * the mean of the bounds (E), softmax by p (exp(E_c + max E) - 1); plus the float32 store of the scores.
+ */
+export function videoScoreBound(logits: ArrayLike<number>, viewBound: ArrayLike<number>, views: number, numClass: number, softmax: boolean): { scores: Float64Array; bound: Float64Array } {
+  const videos = logits.length / (views * numClass);
+  const scores = new Float64Array(videos * numClass);
+  const bound = new Float64Array(videos * numClass);
+  for (let b = 0; b < videos; b++) {
+    const mean = new Float64Array(numClass);
+    const e = new Float64Array(numClass);
+    for (let v = 0; v < views; v++) {
+      for (let c = 0; c < numClass; c++) {
+        mean[c] += logits[(b * views + v) * numClass + c] / views;
+        e[c] += viewBound[(b * views + v) * numClass + c] / views;
+      }
+    }
+    let s = mean;
+    if (softmax) {
+      const m = Math.max(...mean);
+      const ex = mean.map((x) => Math.exp(x - m));
+      const z = ex.reduce((a, x) => a + x, 0);
+      s = ex.map((x) => x / z);
+    }
+    const emax = Math.max(...e);
+    for (let c = 0; c < numClass; c++) {
+      scores[b * numClass + c] = s[c];
+      const moved = softmax ? s[c] * Math.expm1(e[c] + emax) : e[c];
+      bound[b * numClass + c] = moved + U32 * Math.abs(s[c]) + gamma(2 * views + 16, U64) * (Math.abs(s[c]) + moved);
+    }
+  }
+  return { scores, bound };
 }

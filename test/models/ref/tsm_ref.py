@@ -263,6 +263,18 @@ def randomize(model, calib):
             fc.weight.mul_(1.0 / std)
 
 
+def budget_logits(model, x, seed):
+    """The model in float64 on x, and the fp32 rounding-error budget (sigma) of each logit around it."""
+    model64 = copy.deepcopy(model).double()
+    budget = Fp32Budget(seed)
+    budget.instrument(model64)
+    for m in model64.modules():
+        if isinstance(m, (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)):
+            # the residual add (then an exact ReLU): one rounding
+            m.register_forward_hook(lambda _m, _i, out: fp32(out, 1, out.abs))
+    return budget.sigma(model64, x.double(), SAMPLES)
+
+
 def main():
     out_dir, cases = sys.argv[1], json.loads(sys.argv[2])
     for case in cases:
@@ -276,15 +288,7 @@ def main():
         x = torch.randn(*shape)
         with torch.no_grad():
             logits = model(x)
-        # the same model in float64, and the fp32 rounding-error budget of each logit around it
-        model64 = copy.deepcopy(model).double()
-        budget = Fp32Budget(case['seed'])
-        budget.instrument(model64)
-        for m in model64.modules():
-            if isinstance(m, (torchvision.models.resnet.BasicBlock, torchvision.models.resnet.Bottleneck)):
-                # the residual add (then an exact ReLU): one rounding
-                m.register_forward_hook(lambda _m, _i, out: fp32(out, 1, out.abs))
-        logits64, sigma = budget.sigma(model64, x.double(), SAMPLES)
+        logits64, sigma = budget_logits(model, x, case['seed'])
         gap = (logits64 - logits.double()).abs().max().item()
         sd = {'module.' + k: v for k, v in model.state_dict().items()}
         torch.save({'epoch': 1, 'arch': kw['base_model'], 'state_dict': sd, 'best_prec1': 0.0},
