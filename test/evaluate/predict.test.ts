@@ -86,10 +86,32 @@ test('tsm predict --json --labels --top-k, and sharded prediction merged by tsm 
   assert.match(doc.model, /^resnet18, 4 segments, shift 1\/8 blockres, avg, 4 classes$/);
   const lib = await predict(inputs, { weights: fx.weights, inputSize: INPUT_SIZE, topK: 2, labels: CLASSES.map((c) => c.toUpperCase()) });
   assert.deepEqual(doc.predictions.map((p) => p.input), inputs);
+  // The CLI (another process, maybe other kernels) and the library against the float64 model's probabilities, each
+  // within its fp32 budget: predict's one view of 4 segments per input (the video decodes to the PNGs' pixels).
+  const views: Float32Array[] = [];
+  for (const [tmpl, dirs] of [['img_{:05d}.jpg', jpgDirs], ['img_{:05d}.png', [pngDir]]] as const) {
+    const ds = new TSNDataSet({
+      rootPath: '/',
+      records: dirs.map((d) => ({ path: d, numFrames: 12, label: 0 })),
+      numSegments: 4,
+      imageTmpl: tmpl,
+      transform: testCropping(1, { inputSize: INPUT_SIZE }),
+      normalize: { mean: [...IMAGENET_NORM.mean], std: [...IMAGENET_NORM.std] },
+      randomShift: false,
+      testMode: true,
+    });
+    for (let i = 0; i < ds.length; i++) views.push(Float32Array.from((await ds.getItem(i)).input.data));
+  }
+  const all = new Float32Array(views.length * views[0].length);
+  views.forEach((v, i) => all.set(v, i * v.length));
+  const budget = await logitBudget(fx.weights, all, [views.length, 12, INPUT_SIZE, INPUT_SIZE]);
+  const { scores: exact, bound } = videoScoreBound(budget.logits64, budget.bound, 1, 4, true);
   doc.predictions.forEach((p, i) => {
     assert.equal(p.top.length, 2);
     assert.deepEqual(p.top.map((t) => t.label), lib.predictions[i].top.map((t) => t.label));
-    assertClose(p.top.map((t) => t.probability), lib.predictions[i].top.map((t) => t.probability), { atol: 1e-6, what: p.input });
+    const at = (top: readonly { index: number }[]) => top.map((t) => i * 4 + t.index);
+    assertWithin(p.top.map((t) => t.probability), at(p.top).map((j) => exact[j]), at(p.top).map((j) => bound[j]), `${p.input} (CLI)`);
+    assertWithin(lib.predictions[i].top.map((t) => t.probability), at(lib.predictions[i].top).map((j) => exact[j]), at(lib.predictions[i].top).map((j) => bound[j]), `${p.input} (library)`);
     assert.ok(CLASSES.map((c) => c.toUpperCase()).includes(p.top[0].label));
   });
 
