@@ -11,7 +11,7 @@ import { type TsnOverrides, TsnRunner, loadTsnCheckpoint } from '../models/load.
 import type { TSN } from '../models/tsn.js';
 import type { Device } from '../runtime/index.js';
 import { positiveInt } from '../util/check.js';
-import { type ProgressEvent, type ResolveWeightsOptions, resolveWeights } from '../zoo/index.js';
+import { type ProgressEvent, type ResolveWeightsOptions, checkpointLabels, resolveWeights } from '../zoo/index.js';
 import { averageViews, combineScores, splitViews } from './aggregate.js';
 import { type ClipRunner, loadOnnxTestModel } from './onnx-model.js';
 import { AccuracyMeter, type Metrics, computeMetrics } from './metrics.js';
@@ -44,7 +44,10 @@ export interface TestModel {
   readonly input: ModelInput;
   /** `resnet50, 8 segments, shift 1/8 blockres, avg, 400 classes`. */
   readonly summary: string;
-  /** Class names the model carries (an exported `.onnx` has them in its metadata). */
+  /**
+   * Class names the model carries: an exported `.onnx` its metadata's, a checkpoint the `categories` it records or
+   * its zoo dataset's (from the file name).
+   */
   readonly labels?: readonly string[];
   /** A runner on onnxruntime (its sessions open on the first clips). */
   open(opts: { readonly device?: Device; readonly threads?: number }): ClipRunner;
@@ -85,8 +88,10 @@ export async function loadTestModel(spec: TestModelSpec, opts: LoadTestModelOpti
     return { path, numClass: m.info.numClasses, input: m.input, summary: m.summary, labels, open: (o) => m.open(o) };
   }
   const overrides: TsnOverrides = { ...spec.overrides, ...(spec.testSegments === undefined ? {} : { numSegments: spec.testSegments }) };
-  const { model } = await loadTsnCheckpoint(path, overrides, { onNote: opts.onNote });
-  return { path, model, numClass: model.config.numClass, input: modelInputOf(model), summary: describeModel(model), open: (o) => new TsnRunner(model, o) };
+  const { model, meta } = await loadTsnCheckpoint(path, overrides, { onNote: opts.onNote });
+  const numClass = model.config.numClass;
+  const labels = checkpointLabels(path, meta, numClass);
+  return { path, model, numClass, input: modelInputOf(model), summary: describeModel(model), labels, open: (o) => new TsnRunner(model, o) };
 }
 
 /** Progress of {@link evaluate}: plain objects for one callback. */

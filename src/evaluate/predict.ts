@@ -168,7 +168,7 @@ export interface PredictOptions extends Omit<TestProtocol, 'softmax'> {
   /** @default the file name's `segment<N>` */
   readonly testSegments?: number;
   readonly overrides?: TsnOverrides;
-  /** Class names, one per class. @default `class 0`, `class 1`, ... */
+  /** Class names, one per class. @default the model's own (an exported model's metadata, a checkpoint's recorded categories or its zoo dataset's), else `class 0`, `class 1`, ... */
   readonly labels?: readonly string[];
   /** Where `labels` came from, named when their count is wrong (`--labels names.txt`). */
   readonly labelsSource?: string;

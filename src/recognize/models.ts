@@ -6,19 +6,18 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type CheckpointMeta, extractStateDict, readPth, stripPrefix } from '../checkpoint/index.js';
+import { extractStateDict, readPth, stripPrefix } from '../checkpoint/index.js';
 import { numberedLabels, parseDeployMetadata, readOnnxMetadata } from '../deploy/browser.js';
 import { DEFAULT_MODEL_DIR, readDefaultModel } from '../deploy/default-model.js';
 import { buildClipExportGraph } from '../deploy/export.js';
 import { type LiveModel, openOnlineModel } from '../deploy/live.js';
 import { UsageError } from '../errors.js';
 import { encodeOnnx } from '../graph/index.js';
-import { parseCheckpointName } from '../models/config.js';
 import { type TsnOverrides, tsnFromStateDict } from '../models/load.js';
 import type { OnlineMobileNetV2 } from '../models/online-mobilenet-v2.js';
 import { onlineMobileNetV2FromStateDict } from '../models/online.js';
 import type { HostTensor } from '../tensor/index.js';
-import { type ProgressCallback, datasetLabels, resolveWeights } from '../zoo/index.js';
+import { type ProgressCallback, checkpointLabels, resolveWeights } from '../zoo/index.js';
 import { ClipModel, type SessionSettings } from './clip-model.js';
 
 /** How models are found and opened. */
@@ -52,11 +51,6 @@ export interface OpenedModels {
   readonly online?: LiveModel | OnlineSource;
 }
 
-/** Class names the checkpoint records (`tsm train` writes `categories`), when they fit its classifier. */
-function checkpointLabels(meta: CheckpointMeta, numClasses: number): readonly string[] | undefined {
-  return meta.categories?.length === numClasses ? meta.categories : undefined;
-}
-
 function checkLabels(labels: readonly string[] | undefined, numClasses: number, name: string): readonly string[] | undefined {
   if (labels !== undefined && labels.length !== numClasses) {
     throw new UsageError(`got ${labels.length} labels for ${name}, which has ${numClasses} classes; pass one name per class, in class order`);
@@ -85,13 +79,13 @@ async function openCheckpoint(path: string, o: OpenSettings): Promise<OpenedMode
   const session = { device: o.device, threads: o.threads };
   if (isOnlineLayout(stateDict)) {
     const { model } = onlineMobileNetV2FromStateDict(stateDict, { source: name });
-    const labels = checkLabels(o.labels, model.numClasses, name) ?? checkpointLabels(meta, model.numClasses);
+    const labels = checkLabels(o.labels, model.numClasses, name) ?? checkpointLabels(path, meta, model.numClasses);
     return { name, online: await openOnlineModel({ network: model, inputSize: o.inputSize, labels, ...session }) };
   }
   const { model, resolved } = tsnFromStateDict(path, stateDict, meta, o.overrides, { onNote: o.onNote });
   const numClass = model.config.numClass;
   const labels =
-    checkLabels(o.labels, numClass, name) ?? checkpointLabels(meta, numClass) ?? datasetLabels(parseCheckpointName(path).dataset, numClass) ?? numberedLabels(numClass);
+    checkLabels(o.labels, numClass, name) ?? checkpointLabels(path, meta, numClass) ?? numberedLabels(numClass);
   const graph = buildClipExportGraph(model, { inputSize: o.inputSize ?? model.inputSize, labels }).graph;
   const clip = await ClipModel.open(encodeOnnx(graph, { opset: graph.opset }), name, session);
   // weights trained with the online (uni-directional) shift run unchanged frame by frame

@@ -6,7 +6,7 @@ export { CACHE_ENV, defaultCacheDir, type CacheDirContext } from './cache-dir.js
 export { downloadFile, type DownloadOptions, type DownloadResult } from './download.js';
 export { DownloadError, type DownloadFailure } from './download-error.js';
 export { IMAGENET_WEIGHTS, resolvePretrain, type ImagenetWeights, type PretrainSource } from './imagenet.js';
-export { datasetLabels, parseLabelList, zooLabels } from './labels.js';
+export { checkpointLabels, datasetLabels, parseLabelList, zooLabels } from './labels.js';
 export {
   mapImagenetStateDict,
   unwrapKey,

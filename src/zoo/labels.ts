@@ -6,6 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { JESTER_LABELS } from '../deploy/labels.js';
 import { InternalError } from '../errors.js';
+import type { CheckpointMeta } from '../checkpoint/index.js';
+import { parseCheckpointName } from '../models/config.js';
 import { ZOO_DATASETS, type ZooDataset } from './table.js';
 
 /** The label file of each dataset; Jester's 27 gestures are {@link JESTER_LABELS}. */
@@ -62,4 +64,15 @@ export function datasetLabels(dataset: string | undefined, numClasses: number): 
   if (dataset === undefined || !Object.hasOwn(ZOO_DATASETS, dataset)) return undefined;
   const d = dataset as ZooDataset;
   return ZOO_DATASETS[d].numClass === numClasses ? zooLabels(d) : undefined;
+}
+
+/**
+ * The class names a checkpoint comes with: the `categories` it records (`tsm train` writes them) when they fit its
+ * classifier, else its zoo dataset's when the file name names one of that many classes (`TSM_kinetics_...`);
+ * undefined when neither says. Node only.
+ * @param path the checkpoint's path or file name
+ */
+export function checkpointLabels(path: string, meta: CheckpointMeta, numClasses: number): readonly string[] | undefined {
+  if (meta.categories?.length === numClasses) return meta.categories;
+  return datasetLabels(parseCheckpointName(path).dataset, numClasses);
 }

@@ -15,7 +15,9 @@ import { TsnRunner, loadTsn } from '../../src/models/index.js';
 import { float32 } from '../../src/tensor/index.js';
 import { assertClose, assertWithin, describeBound } from '../helpers/assert-close.js';
 import { formatPredictions, parsePredictFlags } from '../../src/cli/commands/predict.js';
-import { CLASSES, type EvalFixture, IMAGENET_NORM, INPUT_SIZE, logitBudget, makeEvalFixture, tsm, videoScoreBound } from './fixture.js';
+import { writePth } from '../../src/checkpoint/index.js';
+import { JESTER_LABELS } from '../../src/deploy/labels.js';
+import { CLASSES, type EvalFixture, IMAGENET_NORM, INPUT_SIZE, logitBudget, makeEvalFixture, randomTsn, tsm, videoScoreBound } from './fixture.js';
 
 let fx: EvalFixture;
 let pngDir: string;
@@ -135,6 +137,28 @@ test('tsm predict --json --labels --top-k, and sharded prediction merged by tsm 
   assert.throws(() => parsePredictFlags([pngDir], { weights: fx.weights, shard: '0/2' }), /--shard writes a partial score file: pass --output DIR/);
   assert.throws(() => parsePredictFlags([pngDir], { weights: fx.weights, top_k: '0' }), /expected a positive integer for --top-k but received "0"/);
   assert.equal(readFileSync(labels, 'utf8').split('\n')[0], 'LEFT');
+});
+
+test('predict names the classes a checkpoint comes with: its recorded categories, else its zoo dataset\'s from the file name', async () => {
+  const model = randomTsn(11, JESTER_LABELS.length, 4);
+  const stateDict = model.stateDict();
+  // a released Jester file name (27 classes) and no categories: the shipped Jester names
+  const released = join(fx.dir, 'TSM_jester_RGB_resnet18_shift8_blockres_avg_segment4_e1.pth');
+  await writePth(released, { stateDict });
+  // the same weights under a name that says nothing, with the categories `tsm train` records
+  const recorded = join(fx.dir, 'my_gestures.pth');
+  const categories = JESTER_LABELS.map((_, i) => `gesture ${String.fromCharCode(65 + (i % 26))}${i}`);
+  await writePth(recorded, { stateDict, meta: { categories } });
+  const overrides = { arch: 'resnet18', isShift: true, numSegments: 4 } as const;
+  const zoo = await predict([pngDir], { weights: released, inputSize: INPUT_SIZE, topK: 27 });
+  const own = await predict([pngDir], { weights: recorded, overrides, inputSize: INPUT_SIZE, topK: 27 });
+  for (const c of zoo.predictions[0].top) assert.equal(c.label, JESTER_LABELS[c.index]);
+  for (const c of own.predictions[0].top) assert.equal(c.label, categories[c.index]);
+  assert.deepEqual(zoo.scores.meta.categories, [...JESTER_LABELS]);
+  // given labels still win
+  const given = JESTER_LABELS.map((_, i) => `g${i}`);
+  const res = await predict([pngDir], { weights: released, inputSize: INPUT_SIZE, topK: 1, labels: given });
+  assert.equal(res.predictions[0].top[0].label, given[res.predictions[0].top[0].index]);
 });
 
 test('detectFrameTemplate: padded, unpadded, Flow x/y pairs; gaps and 0-based numbering are refused', () => {

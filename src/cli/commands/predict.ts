@@ -16,6 +16,7 @@ import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
 import { evaluationBar } from './test.js';
 import { describeWeightsEvent } from './weights.js';
+import { ZOO_DATASETS } from '../../zoo/index.js';
 
 /** Parsed options of `tsm predict`. */
 export interface PredictCommandOptions extends Omit<PredictOptions, 'onProgress' | 'onNote'> {
@@ -84,7 +85,8 @@ export function parsePredictFlags(inputs: readonly string[], raw: RawFlags): Pre
 
 /**
  * Class names for a model: `--dataset`'s categories; else, when the file name names a built-in dataset with a
- * category file and the dataset root is known, that dataset's; else none (classes print as `class <i>`).
+ * category file and the dataset root is known, that dataset's; else none, and predict() uses the model's own (a
+ * checkpoint's recorded categories, a zoo dataset's shipped names) or `class <i>`.
  */
 function datasetLabels(opts: PredictCommandOptions, note: (m: string) => void): string[] | undefined {
   const named = opts.dataset ?? parseCheckpointName(opts.weights).dataset;
@@ -96,7 +98,10 @@ function datasetLabels(opts: PredictCommandOptions, note: (m: string) => void): 
   } catch (err) {
     // only an explicit --dataset must resolve; the file name's dataset is a best effort
     if (opts.dataset !== undefined) throw err;
-    if (err instanceof TsmError && named in DATASETS) note(`no class names: ${err.message}; pass --labels FILE or --dataset with --root-path`);
+    // a zoo dataset's names ship with the package (predict() finds them from the file name)
+    if (err instanceof TsmError && named in DATASETS && !Object.hasOwn(ZOO_DATASETS, named)) {
+      note(`no class names: ${err.message}; pass --labels FILE or --dataset with --root-path`);
+    }
     return undefined;
   }
 }
