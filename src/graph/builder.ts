@@ -64,8 +64,27 @@ export interface PoolOptions {
   readonly countIncludePad?: boolean;
 }
 
+/** The key that deduplicates a small constant by its contents; undefined for big ones, which are never shared. */
+function constantKey(t: HostTensor): string | undefined {
+  // NOTE: only small constants are deduplicated; a big one (zero buffers, flip matrices) would build a key as
+  // long as its data for nothing (keys of 2048+ elements are at least 4095 characters and were never cached)
+  if (t.data.length >= 2048) return undefined;
+  const key = `${t.dtype}|${t.shape.join(',')}|${Array.from(t.data as ArrayLike<number | bigint>).join(',')}`;
+  return key.length < 4096 ? key : undefined;
+}
+
 const spread = (v: number | readonly number[] | undefined, n: number, dflt: number): number[] =>
   v === undefined ? new Array<number>(n).fill(dflt) : typeof v === 'number' ? new Array<number>(n).fill(v) : [...v];
+
+/** Options of {@link GraphBuilder.from}. */
+export interface ContinueOptions {
+  /** @default 'initializer' */
+  readonly paramMode?: ParamMode;
+  /** The graph's parameters and buffers by state-dict key (inputs or initializers), which {@link GraphBuilder.param} returns. */
+  readonly params?: ReadonlyMap<string, Value>;
+  /** Names to keep taken besides the graph's own, e.g. of nodes about to be {@link GraphBuilder.append}ed again. */
+  readonly reservedNames?: Iterable<string>;
+}
 
 /** Builds one graph. Not reusable after {@link GraphBuilder.build}. */
 export class GraphBuilder {
@@ -89,6 +108,46 @@ export class GraphBuilder {
     this.paramMode = opts.paramMode ?? 'initializer';
     this.opset = opts.opset ?? DEFAULT_OPSET;
     if (this.opset < 13) throw new UsageError(`opset ${this.opset} is not supported (need 13 or newer)`);
+  }
+
+  /**
+   * A builder that continues `graph`: its nodes, inputs, outputs, initializers and metadata are the builder's, its
+   * names stay taken, and its small initializers (other than `params`) are reused by {@link GraphBuilder.constant}
+   * as if this builder had made them. Graph passes rebuild a graph with it, and a training step adds the loss and
+   * backward to a traced forward.
+   * @param opts.params the graph's parameters by key, which {@link GraphBuilder.param} then returns
+   * @example
+   * const g = GraphBuilder.from({ ...forward, outputs: [] });
+   * g.output(g.softmax(forward.outputs[0]), 'probs');
+   */
+  static from(graph: Graph, opts: ContinueOptions = {}): GraphBuilder {
+    const b = new GraphBuilder({ name: graph.name, opset: graph.opset, paramMode: opts.paramMode });
+    const params = new Set(opts.params?.values());
+    for (const v of graph.inputs) b.inputs.push(v);
+    for (const [name, { value, tensor }] of graph.initializers) {
+      b.inits.set(name, { value, tensor });
+      const key = params.has(value) ? undefined : constantKey(tensor);
+      if (key !== undefined && !b.constCache.has(key)) b.constCache.set(key, value);
+    }
+    for (const n of graph.nodes) b.append(n);
+    for (const v of graph.outputs) b.outputs.push(v);
+    for (const [k, v] of opts.params ?? []) b.params.set(k, v);
+    for (const [k, v] of graph.metadata) b.meta.set(k, v);
+    for (const name of [...graph.inputs.map((v) => v.name), ...graph.initializers.keys(), ...graph.outputs.map((v) => v.name), ...(opts.reservedNames ?? [])]) b.names.add(name);
+    return b;
+  }
+
+  /**
+   * Adds a node made elsewhere (a copy of another graph's, or the node itself), with its output values: they point
+   * back to it as their producer. Its names are taken from here on; they must not be in use by another value.
+   */
+  append(node: Node): void {
+    this.names.add(node.name);
+    for (const o of node.outputs) {
+      this.names.add(o.name);
+      o.producer = node;
+    }
+    this.nodes.push(node);
   }
 
   // ---- naming -------------------------------------------------------------------------------------------
@@ -173,14 +232,11 @@ export class GraphBuilder {
 
   /** A small constant (deduplicated by contents), stored as an initializer. */
   constant(t: HostTensor, hint = 'const'): Value {
-    // NOTE: only small constants are deduplicated; a big one (zero buffers, flip matrices) would build a key as
-    // long as its data for nothing (keys of 2048+ elements are at least 4095 characters and were never cached)
-    if (t.data.length >= 2048) return this.addInitializer(this.fresh(hint), t);
-    const key = `${t.dtype}|${t.shape.join(',')}|${Array.from(t.data as ArrayLike<number | bigint>).join(',')}`;
-    const hit = key.length < 4096 ? this.constCache.get(key) : undefined;
+    const key = constantKey(t);
+    const hit = key === undefined ? undefined : this.constCache.get(key);
     if (hit) return hit;
     const v = this.addInitializer(this.fresh(hint), t);
-    if (key.length < 4096) this.constCache.set(key, v);
+    if (key !== undefined) this.constCache.set(key, v);
     return v;
   }
 

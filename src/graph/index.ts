@@ -5,6 +5,7 @@
 export * from './dims.js';
 export * from './ir.js';
 export * from './builder.js';
+export { type NodeRewrite, type RewriteOptions, rewriteGraph } from './rewrite.js';
 export { attrInt, attrInts, attrFloat, attrString } from './attrs.js';
 export { SHAPE_RULES, inferOutputs, broadcastShapes, type ShapeRule, type OutputInfo, type InputInfo } from './shape-inference.js';
 export { encodeOnnx, decodeOnnx, toModelProto, DEFAULT_OPSET, ONNX_DTYPE, type OnnxWriteOptions } from './onnx-writer.js';

@@ -1,15 +1,27 @@
 /**
  * The training-step graph: forward (train mode), softmax cross-entropy, backward, gradient clipping by total
- * norm, and the SGD update, all in one graph of standard ONNX ops. Browser-safe (no Node built-ins, no runtime):
- * the page builds it for onnxruntime-web as Node builds it for onnxruntime-node (./train-step.ts runs it there).
+ * norm, and the SGD update, all in one graph of standard ONNX ops. The forward is traced as the model writes it,
+ * then rewritten by the passes of ./passes before the loss and backward are added. Browser-safe (no Node
+ * built-ins, no runtime): the page builds it for onnxruntime-web as Node builds it for onnxruntime-node
+ * (./train-step.ts runs it there).
  */
 import { buildBackward, crossEntropy } from '../autodiff/index.js';
 import { UsageError } from '../errors.js';
-import { type Attrs, type Graph, GraphBuilder, type GraphBuilderOptions, type Node, type OpOptions, type Value } from '../graph/index.js';
+import { type Graph, GraphBuilder, type Value } from '../graph/index.js';
 import { BatchNorm2d, type Module, type Parameter } from '../nn/index.js';
 import { mixSeed, mulberry32 } from '../data/random.js';
 import { type HostTensor, hostTensor, numel } from '../tensor/index.js';
 import { positiveInt } from '../util/check.js';
+import {
+  type DropoutMaskInput,
+  type ScratchInput,
+  bakeFrozenParameters,
+  batchNormScratchStatistics,
+  dropoutAsMaskInputs,
+  foldInferenceBatchNorm,
+  pointwiseConvAsGemm,
+  pruneUnused,
+} from './passes/index.js';
 import { type SGD, emitSgdUpdate } from './sgd.js';
 
 /** Options of {@link buildTrainStepGraph} (and of the Node runner, `TrainStep.create`). */
@@ -34,7 +46,7 @@ export interface TrainStepOptions {
   readonly opset?: number;
   /**
    * Fold inference-mode BatchNorm (partial BN's frozen layers) into the Conv before it, which saves two memory
-   * passes per layer; results change only by float rounding. @default true
+   * passes per layer; results change only by float rounding (`foldInferenceBatchNorm`). @default true
    */
   readonly foldBatchNorm?: boolean;
   /**
@@ -42,14 +54,14 @@ export interface TrainStepOptions {
    * training mode) into the graph as initializers instead of feeding them. onnxruntime then prepacks them: a
    * depthwise Conv with a constant weight runs its fast kernel, where a fed weight runs a loop over groups (~10x
    * slower on small maps, and onnxruntime-web has no NCHWc kernels to avoid it; see docs/teach.md). Build a new
-   * graph when those weights change. @default false
+   * graph when those weights change (`bakeFrozenParameters`). @default false
    */
   readonly frozenAsConstants?: boolean;
   /**
    * Emit 1x1 convolutions (stride 1, no padding, one group) as one Gemm over every pixel of the batch
    * (`[O, C] x [C, N*H*W]`, between two Transposes) instead of Conv, which onnxruntime runs as one small GEMM per
-   * image: on small maps (4x4, 2x2) those are too thin to be fast, in onnxruntime-web most of all (docs/teach.md).
-   * @default false
+   * image: on small maps (4x4, 2x2) those are too thin to be fast, in onnxruntime-web most of all (docs/teach.md;
+   * `pointwiseConvAsGemm`). @default false
    */
   readonly pointwiseAsGemm?: boolean;
 }
@@ -78,157 +90,24 @@ export interface TrainStepGraph {
   readonly gradOutputs: ReadonlyMap<Parameter, string>;
   /** BatchNorm layers in batch-statistics mode, whose `num_batches_tracked` a step increments. */
   readonly trackedBns: readonly BatchNorm2d[];
-  /** Scratch inputs of training-mode BatchNormalization nodes (fed fresh each step; see StepGraphBuilder). */
-  readonly scratch: ReadonlyMap<string, { readonly shape: readonly number[]; readonly fill: number }>;
-  /** Inputs `dropout_mask.<i>` of the training-mode Dropouts, with their shape and drop ratio (see StepGraphBuilder). */
-  readonly dropoutMasks: ReadonlyMap<string, { readonly shape: readonly number[]; readonly ratio: number }>;
+  /** Scratch inputs of training-mode BatchNormalization nodes, fed fresh each step (see `batchNormScratchStatistics`). */
+  readonly scratch: ReadonlyMap<string, ScratchInput>;
+  /** Inputs `dropout_mask.<i>` of the training-mode Dropouts, with their shape and drop ratio (see `dropoutAsMaskInputs`). */
+  readonly dropoutMasks: ReadonlyMap<string, DropoutMaskInput>;
 }
 
 /**
- * A builder that gives every training-mode BatchNormalization its own scratch inputs for the running statistics,
- * and turns every training-mode Dropout into a multiply by a mask fed from the host.
- * NOTE: onnxruntime's BatchNormalization (opset 14+, training_mode=1) aliases outputs 1 and 2 to inputs 3 and 4 and
- * writes the batch statistics into those buffers in place, even into a fed graph input (the caller's array
- * included). The running-statistics update that reads the same input afterwards then sees the batch mean instead
- * of the old running mean. With momentum=0 those inputs do not affect the node's outputs, so each node reads fresh
- * scratch buffers (`bn_scratch.<key>`) and the real running statistics stay intact for the update.
- * NOTE: onnxruntime's Dropout draws from a generator that lives in the session and advances every run, so a
- * resumed run (a new session) would draw the first epoch's masks again. A mask input (`dropout_mask.<i>`, 0 or
- * 1 / (1 - p)) drawn on the host from (seed, epoch, iteration) makes `--resume` continue bit-exactly.
+ * The parameters and buffers a step does not change (not optimized, not the statistics of a BatchNorm in
+ * batch-statistics mode), by key: what `frozenAsConstants` bakes into the graph.
  */
-class StepGraphBuilder extends GraphBuilder {
-  readonly scratch = new Map<string, { readonly shape: readonly number[]; readonly fill: number }>();
-  readonly dropoutMasks = new Map<string, { readonly shape: readonly number[]; readonly ratio: number }>();
-  /** Fold inference-mode BatchNormalization into the Conv before it (see {@link StepGraphBuilder.foldBatchNorm}). */
-  foldBn = false;
-  /** Keys of parameters and buffers baked in as initializers (see {@link TrainStepOptions.frozenAsConstants}). */
-  constantKeys: ReadonlySet<string> = new Set();
-  /** Emit 1x1 convolutions as Gemm (see {@link TrainStepOptions.pointwiseAsGemm}). */
-  pointwiseGemm = false;
-  /** The inputs of each 1x1 convolution emitted as Gemm, by its output, for the BatchNorm fold. */
-  private readonly gemmed = new Map<Value, { readonly x: Value; readonly w: Value; readonly b?: Value; readonly name?: string }>();
-
-  constructor(opts: GraphBuilderOptions) {
-    super(opts);
-  }
-
-  override op(op: string, inputs: readonly (Value | undefined)[], attrs: Attrs = {}, opts: OpOptions = {}): Value[] {
-    if (op === 'Dropout' && inputs[2] && inputs[1]?.constant && inputs[0]) return this.dropout(inputs[0], inputs[1], inputs[2], opts);
-    if (op === 'Conv' && this.pointwiseGemm && !opts.domain && inputs[0] && inputs[1] && isPointwise(inputs[0], inputs[1], attrs)) {
-      return [this.pointwise(inputs[0], inputs[1], inputs[2], opts.name)];
-    }
-    const training = op === 'BatchNormalization' && (attrs.training_mode as { i: number } | undefined)?.i === 1;
-    if (op === 'BatchNormalization' && !training && this.foldBn) {
-      const folded = this.foldBatchNorm(inputs, attrs);
-      if (folded) return [folded];
-    }
-    if (!training || !inputs[3] || !inputs[4]) return super.op(op, inputs, attrs, opts);
-    const stat = (v: Value, fill: number): Value => {
-      const name = `bn_scratch.${v.name}`;
-      this.scratch.set(name, { shape: v.shape as number[], fill });
-      return this.input(name, v.dtype, v.shape);
-    };
-    return super.op(op, [inputs[0], inputs[1], inputs[2], stat(inputs[3], 0), stat(inputs[4], 1)], attrs, opts);
-  }
-
-  /**
-   * An inference-mode BatchNormalization (partial BN's frozen layers) right after a Conv becomes that Conv with
-   * scaled weights and a bias: `conv(x, W * s) + (beta - mean * s)`, `s = gamma / sqrt(var + eps)`. The two
-   * per-channel passes over the activation (the BN forward and the `dy * s` of its backward) become small ops on
-   * the weights; gradients still reach W (and gamma / beta when they train) through the fold. The original Conv
-   * is left without consumers and pruned by {@link StepGraphBuilder.build}.
-   * @returns undefined when the pattern does not apply
-   */
-  private foldBatchNorm(inputs: readonly (Value | undefined)[], attrs: Attrs): Value | undefined {
-    const [x, scale, bias, mean, variance] = inputs;
-    const conv = x?.producer;
-    const gemmed = x ? this.gemmed.get(x) : undefined;
-    if (!x || !scale || !bias || !mean || !variance) return undefined;
-    if (!gemmed && (conv?.op !== 'Conv' || conv.domain !== '' || conv.outputs.length !== 1)) return undefined;
-    const [cx, w, cb] = gemmed ? [gemmed.x, gemmed.w, gemmed.b] : (conv as Node).inputs;
-    if (!cx || !w || w.rank < 3) return undefined;
-    if (!w.shape.every((d): d is number => typeof d === 'number')) return undefined;
-    const o = w.shape[0];
-    const eps = (attrs.epsilon as { f: number } | undefined)?.f ?? 1e-5;
-    const s = this.div(scale, this.sqrt(this.add(variance, this.scalar(eps))));
-    // NOTE: scaled as [O, C*k*k] x [O, 1]: broadcasting into trailing 1-dims ([O,1,1,1]) is per-element slow
-    const wf = this.reshape(this.mul(this.reshape(w, [o, numel(w.shape as number[]) / o]), this.reshape(s, [o, 1])), w.shape as number[]);
-    let bf = this.sub(bias, this.mul(mean, s));
-    if (cb) bf = this.add(bf, this.mul(cb, s));
-    if (gemmed) return this.pointwise(cx, wf, bf, gemmed.name);
-    // the Conv's own name, so profiles and the backward's node names still point at the conv layer
-    return this.op('Conv', [cx, wf, bf], (conv as Node).attrs, { name: (conv as Node).name })[0];
-  }
-
-  /** A 1x1 convolution as `W [O, C] x X [C, N*H*W] (+ b)`, X the input with channels first. */
-  private pointwise(x: Value, w: Value, b: Value | undefined, name?: string): Value {
-    const [n, c, h, wd] = x.shape as number[];
-    const o = (w.shape as number[])[0];
-    const y = this.scope(name ?? 'pointwise', () => {
-      const x2 = this.reshape(this.transpose(x, [1, 0, 2, 3]), [c, n * h * wd]);
-      const w2 = this.reshape(w, [o, c]);
-      const y2 = this.gemm(w2, x2, b ? this.reshape(b, [o, 1]) : undefined);
-      return this.transpose(this.reshape(y2, [o, n, h, wd]), [1, 0, 2, 3]);
-    });
-    this.gemmed.set(y, { x, w, b, name });
-    return y;
-  }
-
-  /** A parameter: an initializer when its key is in {@link constantKeys}, else a graph input. */
-  override param(key: string, tensor: HostTensor): Value {
-    if (!this.constantKeys.has(key) || this.paramValues().has(key)) return super.param(key, tensor);
-    const v = this.initializer(key, tensor);
-    // NOTE: recorded with the parameters (paramValues() is the builder's own map), so a second use finds it
-    (this.paramValues() as Map<string, Value>).set(key, v);
-    return v;
-  }
-
-  /** The graph without nodes whose outputs nothing reads (Convs replaced by a BatchNorm fold). */
-  override build(): Graph {
-    const graph = super.build();
-    const used = new Set(graph.outputs.map((v) => v.name));
-    const kept: Node[] = [];
-    for (let i = graph.nodes.length - 1; i >= 0; i--) {
-      const n = graph.nodes[i];
-      if (!n.outputs.some((v) => used.has(v.name))) continue;
-      kept.push(n);
-      for (const v of n.inputs) if (v) used.add(v.name);
-    }
-    kept.reverse();
-    const initializers = new Map([...graph.initializers].filter(([k]) => used.has(k)));
-    return { ...graph, nodes: kept, initializers };
-  }
-
-  /** `Dropout(x, ratio, training_mode)` as `x * mask`; outputs `[y, mask]` (the mask as float, for callers that take it). */
-  private dropout(x: Value, ratio: Value, training: Value, opts: OpOptions): Value[] {
-    const on = training.constant ? Number(training.constant.data[0]) !== 0 : true;
-    const p = Number(ratio.constant?.data[0]);
-    if (!on || p === 0) return super.op('Dropout', [x, ratio, training], {}, opts);
-    if (!x.shape.every((d): d is number => typeof d === 'number')) throw new UsageError(`Dropout input ${x.name} needs a static shape in a training step`);
-    const name = `dropout_mask.${this.dropoutMasks.size}`;
-    this.dropoutMasks.set(name, { shape: x.shape, ratio: p });
-    const mask = this.input(name, 'float32', x.shape);
-    return [this.mul(x, mask), mask];
-  }
-}
-
-/** A 1x1 convolution with stride 1, no padding or dilation, one group and static shapes. */
-function isPointwise(x: Value, w: Value, attrs: Attrs): boolean {
-  const ints = (name: string): readonly number[] => (attrs[name] as { ints?: number[] } | undefined)?.ints ?? [];
-  const auto = (attrs.auto_pad as { s: string } | undefined)?.s;
-  return (
-    x.rank === 4 &&
-    w.rank === 4 &&
-    x.shape.every((d) => typeof d === 'number') &&
-    w.shape.every((d) => typeof d === 'number') &&
-    w.shape[2] === 1 &&
-    w.shape[3] === 1 &&
-    ((attrs.group as { i?: number } | undefined)?.i ?? 1) === 1 &&
-    ints('strides').every((s) => s === 1) &&
-    ints('pads').every((p) => p === 0) &&
-    ints('dilations').every((d) => d === 1) &&
-    (!auto || auto === 'NOTSET')
+function frozenTensors(model: Module, optimizer: SGD): Map<string, HostTensor> {
+  const optimized = new Set(optimizer.params);
+  const batchStats = new Set(
+    model
+      .namedModules()
+      .flatMap(([, m]) => (m instanceof BatchNorm2d && m.usesBatchStats ? [m.running_mean, m.running_var, m.num_batches_tracked] : [])),
   );
+  return new Map(model.namedTensors().flatMap(([k, p]) => (optimized.has(p) || batchStats.has(p) ? [] : [[k, p.tensor] as const])));
 }
 
 /** Weight decay, momentum and nesterov per group: what a step graph bakes in. */
@@ -246,29 +125,37 @@ export const bakedKey = (o: SGD): string[] => o.paramGroups.map((g) => `${g.weig
 export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainStepOptions): TrainStepGraph {
   const shape = opts.inputShape;
   if (shape.length < 2 || !shape.every((d) => Number.isInteger(d) && d > 0)) throw UsageError.expected('inputShape', 'positive integer dims [B, C, ...]', shape);
-  const g = new StepGraphBuilder({ name: 'train_step', paramMode: 'input', opset: opts.opset });
-  const x = g.input('input', 'float32', shape);
   const batch = opts.batch ?? shape[0];
   positiveInt('batch', batch);
-  const labels = g.input('labels', 'int64', [batch]);
-  g.foldBn = opts.foldBatchNorm ?? true;
-  if (opts.frozenAsConstants) {
-    const optimized = new Set(optimizer.params);
-    const batchStats = new Set(
-      model
-        .namedModules()
-        .flatMap(([, m]) => (m instanceof BatchNorm2d && m.usesBatchStats ? [m.running_mean, m.running_var, m.num_batches_tracked] : [])),
-    );
-    g.constantKeys = new Set(model.namedTensors().flatMap(([k, p]) => (optimized.has(p) || batchStats.has(p) ? [] : [k])));
+
+  // The forward as the model writes it; the buffer updates it records are outputs after the logits.
+  const tracer = new GraphBuilder({ name: 'train_step', paramMode: 'input', opset: opts.opset });
+  const x = tracer.input('input', 'float32', shape);
+  tracer.input('labels', 'int64', [batch]);
+  const stateKeys: string[] = [];
+  tracer.output(model.forward(tracer, x));
+  for (const [key, v] of tracer.stateUpdates()) {
+    stateKeys.push(key);
+    tracer.output(v);
   }
-  g.pointwiseGemm = opts.pointwiseAsGemm ?? false;
-  const logits = model.forward(g, x);
-  g.foldBn = false;
-  g.pointwiseGemm = false;
-  const loss = crossEntropy(g, logits, labels);
+  let forward = tracer.build();
+
+  // What a training step changes in it, one pass at a time (./passes).
+  if (opts.foldBatchNorm ?? true) forward = foldInferenceBatchNorm(forward);
+  if (opts.pointwiseAsGemm) forward = pointwiseConvAsGemm(forward);
+  const { graph: withScratch, scratch } = batchNormScratchStatistics(forward);
+  const { graph: withMasks, masks: dropoutMasks } = dropoutAsMaskInputs(withScratch);
+  const constants = opts.frozenAsConstants ? frozenTensors(model, optimizer) : new Map<string, HostTensor>();
+  forward = bakeFrozenParameters(withMasks, constants);
+
+  // The loss, backward and update continue the rewritten forward.
+  const valueNamed = (name: string): Value => (forward.inputs.find((v) => v.name === name) ?? forward.initializers.get(name)?.value) as Value;
+  const used = new Map([...tracer.paramValues().keys()].map((k) => [k, valueNamed(k)]));
+  const g = GraphBuilder.from({ ...forward, outputs: [] }, { paramMode: 'input', params: used });
+  const [logits, ...stateValues] = forward.outputs;
+  const loss = crossEntropy(g, logits, valueNamed('labels'));
 
   const byKey = new Map(model.namedTensors());
-  const used = g.paramValues();
   const groupOf = new Map<Parameter, number>();
   optimizer.paramGroups.forEach((grp, i) => grp.params.forEach((p) => groupOf.set(p, i)));
   // Frozen BatchNorm scale/shift have requires_grad=False in TSN.train(): no gradient, no update.
@@ -327,7 +214,8 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     });
   });
   const updatedBuffers: Parameter[] = [];
-  for (const [key, v] of g.stateUpdates()) {
+  for (const [i, key] of stateKeys.entries()) {
+    const v = stateValues[i];
     const p = byKey.get(key);
     if (!p) continue;
     updatedBuffers.push(p);
@@ -338,7 +226,7 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
   g.output(norm, 'grad_norm');
   const inputs = new Map<string, Parameter>();
   for (const key of used.keys()) {
-    if (g.constantKeys.has(key)) continue;
+    if (constants.has(key)) continue;
     const p = byKey.get(key);
     if (!p) throw new UsageError(`the graph reads parameter "${key}", which is not in the model's state dict`);
     inputs.set(key, p);
@@ -348,7 +236,7 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     .map(([, m]) => m)
     .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
   const baked = update === 'graph' ? bakedKey(optimizer) : [];
-  return { graph: g.build(), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked, update, gradOutputs, trackedBns, scratch: g.scratch, dropoutMasks: g.dropoutMasks };
+  return { graph: pruneUnused(g.build()), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked, update, gradOutputs, trackedBns, scratch, dropoutMasks };
 }
 
 /**

@@ -14,11 +14,11 @@ const ALIASES: Readonly<Record<string, string>> = { 'temporal-shift/web': join(r
 
 /**
  * Folders and files only Node may load. src/graph, src/nn, src/autodiff and src/models are browser-safe by rule
- * (the teacher builds and trains its graphs in the page), and so are the checkpoint codecs, the step graph and the
- * seeded random streams; their Node-side loaders are listed here.
+ * (the teacher builds and trains its graphs in the page), and so are the checkpoint codecs, the step graph and its
+ * passes, and the seeded random streams; their Node-side loaders are listed here.
  */
 const NODE_ONLY =
-  /^src\/(runtime|zoo|cli|evaluate|recognize|quantize)\/|^src\/data\/(?!random\.ts$)|^src\/checkpoint\/(read-file|npy|index)\.ts$|^src\/models\/(online|load|index)\.ts$|^src\/train\/(?!(step-graph|sgd|policies)\.ts$)|^src\/util\/atomic-write\.ts$|^src\/deploy\/(export|live|default-model|index)\.ts$|^src\/index\.ts$|^web\/(serve|demo-config|chromium)\.ts$/;
+  /^src\/(runtime|zoo|cli|evaluate|recognize|quantize)\/|^src\/data\/(?!random\.ts$)|^src\/checkpoint\/(read-file|npy|index)\.ts$|^src\/models\/(online|load|index)\.ts$|^src\/train\/(?!(step-graph|sgd|policies)\.ts$|passes\/)|^src\/util\/atomic-write\.ts$|^src\/deploy\/(export|live|default-model|index)\.ts$|^src\/index\.ts$|^web\/(serve|demo-config|chromium)\.ts$/;
 
 /** The packages the browser entry may import: onnxruntime-web, and the ONNX protobuf schema and inflate the teacher uses. */
 const BROWSER_PACKAGES = ['fflate', 'onnx-proto', 'onnxruntime-web'];
