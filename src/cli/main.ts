@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { TsmError, UsageError } from '../errors.js';
 import { COMMANDS } from './commands/index.js';
+import { flagMessage } from './option-flags.js';
 
 const program = new Command('tsm')
   .description('temporal-shift: Temporal Shift Module (TSM) video action recognition in TypeScript')
@@ -15,6 +16,12 @@ const program = new Command('tsm')
   .exitOverride();
 
 for (const register of COMMANDS) register(program);
+
+// the command whose action runs: library errors name options (`topK`), which are said as its flags (`--top-k`)
+let ran: Command | undefined;
+program.hook('preAction', (_program, action) => {
+  ran = action;
+});
 
 // as the original scripts' argparse: the last value wins, so a flag appended to a saved command line overrides it
 program.addHelpText('afterAll', '\nA flag given twice takes its last value, as in the original scripts (argparse): --flag A --flag B means B.');
@@ -30,7 +37,7 @@ try {
 } catch (err) {
   const code = exitCodeOf(err);
   if (err instanceof TsmError) {
-    process.stderr.write(`error ${err.code}: ${err.message}\n`);
+    process.stderr.write(`error ${err.code}: ${ran ? flagMessage(err.message, err.options, ran) : err.message}\n`);
   } else if (!(err instanceof CommanderError)) {
     process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   }

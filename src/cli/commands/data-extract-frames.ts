@@ -8,6 +8,7 @@ import { extractFrames, type ExtractFramesOptions } from '../../data/index.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, progressBar } from './data-common.js';
 import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
+import { aliasOptions } from '../option-flags.js';
 
 interface ExtractFlags {
   readonly tmpl: string;
@@ -40,6 +41,7 @@ export const registerExtractFrames: RegisterCommand = (program: Command) => {
     .option('--short-side <px>', 'scale so the shorter side is this many pixels')
     .option('--quality <q>', 'JPEG quality for ffmpeg -q:v, 1 (best) to 31', '2')
     .option('--jobs <n>', 'videos extracted in parallel (default: CPU count)');
+  aliasOptions(cmd, { imageTmpl: '--tmpl' });
   addSnakeAliases(cmd, ['short-side <px>']).action(async (videos: string, out: string, raw: ExtractFlags) => {
     const opts = parseExtractFlags(mergeSnakeAliases({ ...raw }));
     await checkOutputPath(out, { kind: 'folder', flag: '<out>' });

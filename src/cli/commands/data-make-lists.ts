@@ -9,6 +9,7 @@ import { LIST_FORMATS, makeLists, type ListFormat, type MakeListsOptions } from 
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag } from './data-common.js';
 import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
+import { aliasOptions } from '../option-flags.js';
 
 interface MakeListsFlags {
   readonly frames: string;
@@ -66,6 +67,7 @@ export const registerMakeLists: RegisterCommand = (program: Command) => {
     .option('--val-fraction <x>', 'folders: fraction of each class for validation', '0.2')
     .option('--seed <n>', 'folders: seed of the split', '0')
     .option('--name <name>', 'dataset name recorded in dataset.json');
+  aliasOptions(cmd, { imageTmpl: '--tmpl' });
   addSnakeAliases(cmd, ['splits-dir <dir>', 'val-fraction <x>']).action(async (format: string, raw: MakeListsFlags) => {
     const parsed = parseMakeListsFlags(format, mergeSnakeAliases({ ...raw }));
     await checkOutputPath(parsed.opts.out, { kind: 'folder', flag: '--out' });

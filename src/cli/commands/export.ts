@@ -12,6 +12,7 @@ import { addSnakeAliases } from './data-common.js';
 import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
+import { aliasOptions } from '../option-flags.js';
 
 /** Raw flag values as commander hands them over (kebab-case flags and their hidden snake_case aliases). */
 export type ExportFlags = RawFlags;
@@ -83,6 +84,8 @@ export const registerExport: RegisterCommand = (program: Command) => {
   addModelFlags(cmd); // --arch, --num-class, --segments, --shift-div, ... (clip model)
   addModelFlagAliases(cmd);
   addSnakeAliases(cmd, ['input-size <n>']);
+  // the quantiser's own options, which its errors name
+  aliasOptions(cmd, { precision: '--quantize', method: '--calibration-method' });
   cmd.action(async (flags: ExportFlags) => {
     const opts = await parseExportFlags(flags);
     await checkOutputPath(opts.out, { kind: 'file', flag: '--out' });

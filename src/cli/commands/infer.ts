@@ -70,7 +70,7 @@ export async function infer(opts: InferOptions, onNote: (m: string) => void = ()
   if (inputWarning) onWarning(inputWarning);
   // the model's shape errors describe the input but cannot name its file
   const namingInput = (err: unknown): never => {
-    throw err instanceof ShapeError ? new ShapeError(`--input ${opts.input}: ${err.message}`, { cause: err }) : err;
+    throw err instanceof ShapeError ? new ShapeError(`--input ${opts.input}: ${err.message}`, { cause: err, options: err.options }) : err;
   };
   const weights = await resolveCliWeights(opts.weights);
   const { model } = await loadTsnCheckpoint(weights, opts.overrides, { inputChannels: x.shape[1], onNote }).catch(namingInput);

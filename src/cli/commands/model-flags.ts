@@ -10,6 +10,7 @@ import { CONSENSUS_TYPES, type ConsensusType } from '../../models/consensus.js';
 import { MODALITIES, type Modality } from '../../models/config.js';
 import type { TsnOverrides } from '../../models/load.js';
 import { SHIFT_PLACES, type ShiftPlace } from '../../models/temporal-shift.js';
+import { aliasOptions } from '../option-flags.js';
 
 /** Raw flag values as commander hands them over (kebab-case flags and their snake_case aliases). */
 export type RawFlags = Readonly<Record<string, string | boolean | undefined>>;
@@ -80,7 +81,13 @@ export function addModelFlags(cmd: Command, set: ModelFlagSet = {}): Command {
     .option('--new-length <n>', 'frames stacked per segment (default 1 RGB, 5 Flow; Flow: from the first conv)');
   if (consensus) cmd.option('--consensus <type>', 'avg | identity (default: file name, else avg)');
   cmd.option('--dropout <p>', 'dropout of the trained model (only decides new_fc vs fc; default: the checkpoint)');
-  return cmd;
+  // the TSN options (as model loading errors name them) these flags set under other names
+  return aliasOptions(cmd, {
+    baseModel: '--arch',
+    isShift: '--shift',
+    ...(segments ? { numSegments: '--segments' } : {}),
+    ...(consensus ? { consensusType: '--consensus' } : {}),
+  });
 }
 
 /** Adds the hidden snake_case spellings of {@link addModelFlags}' flags (call after the verb's own options). */

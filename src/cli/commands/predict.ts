@@ -14,6 +14,7 @@ import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
+import { aliasOptions } from '../option-flags.js';
 import { evaluationBar } from './test.js';
 import { describeWeightsEvent } from './weights.js';
 import { ZOO_DATASETS } from '../../zoo/index.js';
@@ -179,6 +180,8 @@ export const registerPredict: RegisterCommand = (program: Command) => {
     .option('--device <device>', 'cpu, cuda, ... (Node only)', 'cpu')
     .option('--threads <n>', 'onnxruntime threads (0 = its default)', '0');
   addModelFlagAliases(cmd, { segments: false });
+  // predict() loads the checkpoint with testSegments as the TSN's numSegments
+  aliasOptions(cmd, { numSegments: '--test-segments' });
   addSnakeAliases(cmd, ['top-k <k>', 'root-path <dir>', 'test-segments <n>', 'test-crops <n>', 'full-res', 'twice-sample', 'dense-sample', 'input-size <n>', 'batch-size <n>']);
   cmd.action(async (inputs: string[], flags: RawFlags) => {
     await runPredict(parsePredictFlags(inputs, flags));

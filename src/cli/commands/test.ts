@@ -35,6 +35,7 @@ import { checkOutputPaths } from '../../util/output-path.js';
 import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, oneOfFlag, parseModelFlags, strFlag } from './model-flags.js';
+import { aliasOptions } from '../option-flags.js';
 import { describeWeightsEvent } from './weights.js';
 
 /** Parsed options of `tsm test`. */
@@ -242,6 +243,8 @@ export const registerTest: RegisterCommand = (program: Command) => {
     .option('--device <device>', 'cpu, cuda, ... (Node only)', 'cpu')
     .option('--threads <n>', 'onnxruntime threads (0 = its default)', '0');
   addModelFlagAliases(cmd, { segments: false, consensus: false });
+  // the library options (evaluate's, the TSN overrides') these flags set under other names
+  aliasOptions(cmd, { models: '--weights', numSegments: '--test-segments', consensusType: '--crop-fusion-type' });
   addSnakeAliases(cmd, ['test-segments <list>', 'test-crops <n>', 'full-res', 'twice-sample', 'dense-sample', 'batch-size <n>', 'max-num <n>', 'test-list <list>', 'csv-file <file>', 'input-size <n>', 'crop-fusion-type <type>', 'root-path <dir>']);
   cmd.action(async (dataset: string, flags: RawFlags) => {
     await runTest(parseTestFlags(dataset, flags));

@@ -20,6 +20,7 @@ import { LR_TYPES, type LrType } from '../../train/schedule.js';
 import { type RunEvent, type TrainRunOptions, trainTsn } from '../../train/run.js';
 import { addSnakeAliases, intFlag, mergeSnakeAliases, numberFlag } from './data-common.js';
 import { oneOfFlag, strFlag } from './model-flags.js';
+import { aliasOptions } from '../option-flags.js';
 import { TrainProgressBar } from './train-progress.js';
 import { checkOutputPaths } from '../../util/output-path.js';
 
@@ -180,6 +181,8 @@ export function registerTrain(program: Command, io: TrainIo = STDOUT): void {
     .option('--threads <n>', 'onnxruntime threads (0: its default)', '0')
     .option('--no-progress', 'print per-step lines instead of a progress bar on a terminal');
   addSnakeAliases(cmd, SNAKE);
+  // the TSN options (as the model's errors name them) these flags set under other names
+  aliasOptions(cmd, { baseModel: '--arch', isShift: '--shift', shiftMode: '--online-shift' });
   // opts.py's second spellings: --do, --learning-rate, --wd, --gd, --ef, --npb / --no_partialbn.
   for (const alias of ['--do <p>', '--learning-rate <lr>', '--wd <w>', '--gd <g>', '--ef <n>', '--npb', '--no_partialbn']) cmd.addOption(new Option(alias).hideHelp());
   cmd.addOption(new Option('--gpus <ids...>', 'ignored (use --device)').hideHelp());
