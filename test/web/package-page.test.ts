@@ -182,9 +182,6 @@ test('a page that imports temporal-shift/web labels the webcam frames with the c
       assert.equal(p.top.length, 5);
       for (let k = 1; k < 5; k++) assert.ok(p.top[k - 1][1] >= p.top[k][1], `top-5 not sorted: ${JSON.stringify(p.top)}`);
     }
-    // on a steady colour the shown label is the top class, with a confident score
-    const steady = r.predictions.filter((p) => WANTED.includes(p.label) && p.top[0][0] === p.label);
-    assert.ok(steady.some((p) => p.score > 0.5), `no prediction above 0.5: best ${Math.max(...r.predictions.map((p) => p.score))}`);
     assert.equal(await page.locator('#label').textContent(), (await pageResult(page)).predictions.at(-1)?.label);
     const ms = r.predictions.map((p) => p.modelMs).sort((a, b) => a - b);
     t.diagnostic(`${r.predictions.length} frames (model step median ${ms[ms.length >> 1]?.toFixed(0)} ms); labels ${runsOf(r.predictions.map((p) => p.label)).join(' -> ')}`);
@@ -192,7 +189,7 @@ test('a page that imports temporal-shift/web labels the webcam frames with the c
     // step() on still pictures: frame by frame, deterministic
     const colors = RGB_CLASSES.map(({ rgb }) => [rgb, 16]);
     const { steps, errors: apiErrors } = (await page.evaluate(`window.stepStills(${JSON.stringify(colors)})`)) as {
-      steps: { frame: number; label: string; rawLabel: string }[];
+      steps: { frame: number; label: string; rawLabel: string; score: number }[];
       errors: Record<string, unknown[]>;
     };
     assert.deepEqual(
@@ -200,11 +197,14 @@ test('a page that imports temporal-shift/web labels the webcam frames with the c
       steps.map((_, i) => i),
       'reset() did not restart the frame count',
     );
-    // each colour's own argmax is its class, and after 16 frames of it the smoothed label is too
+    // each colour's own argmax is its class, and after 16 frames of it the smoothed label is too, with a confident
+    // score (judged here, frame by frame, not on the camera: how many camera frames a slow machine steps on one
+    // colour decides how far the smoothing gets there)
     RGB_CLASSES.forEach((_, k) => {
       const part = steps.slice(16 * k, 16 * (k + 1));
       assert.equal(part.at(-1)?.rawLabel, WANTED[k]);
       assert.equal(part.at(-1)?.label, WANTED[k], `after 16 frames of colour ${k}: ${part.map((s) => s.label).join(', ')}`);
+      assert.ok((part.at(-1)?.score ?? 0) > 0.5, `after 16 frames of colour ${k}: score ${part.at(-1)?.score}`);
     });
     assert.deepEqual(apiErrors.shortFrame?.slice(0, 2), [true, 'TSM_SHAPE']);
     assert.match(String(apiErrors.shortFrame?.[2]), /frame has 7 values, expected 150528/);
