@@ -26,7 +26,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 
 /** Every bench, in the order they run; each prints a {@link BenchResult} line last. */
-export const BENCHES = Object.freeze(['clip-inference', 'online-step', 'train-step', 'data-loader', 'online-browser', 'quantized'] as const);
+export const BENCHES = Object.freeze(['clip-inference', 'online-step', 'train-step', 'data-loader', 'online-browser', 'quantized', 'teach'] as const);
 /** One of {@link BENCHES}. */
 export type BenchName = (typeof BENCHES)[number];
 

@@ -7,6 +7,11 @@ import { RuntimeSessionError } from '../errors.js';
 import type { OpenSession, TeachSession } from '../teach/index.js';
 import type { HostTensor } from '../tensor/index.js';
 
+/** The session options of the teacher's graphs on onnxruntime-web's wasm backend. */
+export function wasmSessionOptions(): ort.InferenceSession.SessionOptions {
+  return { executionProviders: ['wasm'], graphOptimizationLevel: 'all' };
+}
+
 /**
  * Opens `bytes` on wasm; feeds and fetches are host tensors (wrapped, not copied, on the way in).
  * @throws {RuntimeSessionError} naming the graph when onnxruntime-web cannot open or run it
@@ -14,7 +19,7 @@ import type { HostTensor } from '../tensor/index.js';
 export const openWasmSession: OpenSession = async (bytes, name): Promise<TeachSession> => {
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    session = await ort.InferenceSession.create(bytes, wasmSessionOptions());
   } catch (cause) {
     throw new RuntimeSessionError(`onnxruntime-web could not open the ${name} graph: ${(cause as Error).message}`, { cause });
   }
