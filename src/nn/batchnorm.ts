@@ -5,8 +5,9 @@ import { Module, Parameter } from './module.js';
 /**
  * Mirrors `torch.nn.BatchNorm2d` (also used for 1-D and 3-D inputs: the op normalizes axis 1).
  * Keys: `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`.
- * In training mode the batch statistics normalize and the running statistics are updated with `momentum`
- * and the unbiased variance, as PyTorch does; the updates are recorded with `g.updateState`.
+ * In training mode the batch statistics normalize, the running statistics are updated with `momentum` and the
+ * unbiased variance, and `num_batches_tracked` (int64) counts the batch, as PyTorch does; the updates are recorded
+ * with `g.updateState`.
  */
 export class BatchNorm2d extends Module {
   readonly weight: Parameter;
@@ -57,6 +58,8 @@ export class BatchNorm2d extends Module {
     const newVar = g.add(g.mul(variance, keep), g.mul(batchVar, g.scalar((m * n) / Math.max(n - 1, 1))));
     g.updateState(this.running_mean.key, newMean);
     g.updateState(this.running_var.key, newVar);
+    const count = this.num_batches_tracked.value(g);
+    g.updateState(this.num_batches_tracked.key, g.add(count, g.constant(hostTensor('int64', [], BigInt64Array.of(1n)), 'one')));
     return y;
   }
 }

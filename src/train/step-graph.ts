@@ -73,7 +73,7 @@ export interface TrainStepGraph {
   readonly inputs: ReadonlyMap<string, Parameter>;
   /** Parameters that get an update (`new.<key>`, and `new_momentum_buffer.<key>` with momentum). */
   readonly trained: readonly Parameter[];
-  /** Buffers the forward updates (BatchNorm running statistics, `new.<key>`). */
+  /** Buffers the forward updates (BatchNorm running statistics and batch counts, `new.<key>`). */
   readonly updatedBuffers: readonly Parameter[];
   /** Graph input `momentum_buffer.<key>` of each trained parameter whose group has momentum. */
   readonly momentumInputs: ReadonlyMap<Parameter, string>;
@@ -88,8 +88,6 @@ export interface TrainStepGraph {
    * shape of the node that computes it; same element order as the parameter). Empty with the update in the graph.
    */
   readonly gradOutputs: ReadonlyMap<Parameter, string>;
-  /** BatchNorm layers in batch-statistics mode, whose `num_batches_tracked` a step increments. */
-  readonly trackedBns: readonly BatchNorm2d[];
   /** Scratch inputs of training-mode BatchNormalization nodes, fed fresh each step (see `batchNormScratchStatistics`). */
   readonly scratch: ReadonlyMap<string, ScratchInput>;
   /** Inputs `dropout_mask.<i>` of the training-mode Dropouts, with their shape and drop ratio (see `dropoutAsMaskInputs`). */
@@ -117,7 +115,7 @@ export const bakedKey = (o: SGD): string[] => o.paramGroups.map((g) => `${g.weig
  * Builds the training-step graph of `model` (its current train/eval and frozen-BN modes) for `optimizer`.
  * Inputs: `input` (float32 `inputShape`), `labels` (int64 `[B]`), every parameter/buffer by key,
  * `momentum_buffer.<key>` (flat), `lr.<i>` (scalar per group). Outputs: `loss`, `logits`, `grad_norm` (before
- * clipping), `new.<key>` (updated parameters and running statistics, flat for parameters),
+ * clipping), `new.<key>` (updated parameters, running statistics and batch counts; flat for parameters),
  * `new_momentum_buffer.<key>`, and `grad.<key>` with `outputGrads`. With `update: 'host'`: no momentum and lr
  * inputs; the unclipped gradients ({@link TrainStepGraph.gradOutputs}) instead of the updated parameters.
  * @throws {UsageError} when no optimized parameter reaches the loss
@@ -231,12 +229,8 @@ export function buildTrainStepGraph(model: Module, optimizer: SGD, opts: TrainSt
     if (!p) throw new UsageError(`the graph reads parameter "${key}", which is not in the model's state dict`);
     inputs.set(key, p);
   }
-  const trackedBns = model
-    .namedModules()
-    .map(([, m]) => m)
-    .filter((m): m is BatchNorm2d => m instanceof BatchNorm2d && m.usesBatchStats && updatedBuffers.includes(m.running_mean));
   const baked = update === 'graph' ? bakedKey(optimizer) : [];
-  return { graph: pruneUnused(g.build()), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked, update, gradOutputs, trackedBns, scratch, dropoutMasks };
+  return { graph: pruneUnused(g.build()), inputs, trained, updatedBuffers, momentumInputs, lrInputs, baked, update, gradOutputs, scratch, dropoutMasks };
 }
 
 /**
@@ -269,9 +263,9 @@ export function stepFeeds(built: TrainStepGraph, optimizer: SGD, input: HostTens
 }
 
 /**
- * Applies one run's outputs: the updated parameters, momentum buffers and running statistics replace the old ones
- * (in the model's Parameters and the optimizer's state), and tracked BatchNorm layers count the batch. With the
- * update on the host, only the running statistics and the batch count (the caller updates the parameters).
+ * Applies one run's outputs: the updated parameters, momentum buffers and buffers (BatchNorm running statistics
+ * and batch counts, each in its own dtype) replace the old ones, in the model's Parameters and the optimizer's
+ * state. With the update on the host, only the buffers (the caller updates the parameters).
  */
 export function applyStepOutputs(built: TrainStepGraph, optimizer: SGD, out: Readonly<Record<string, HostTensor>>): void {
   for (const p of built.update === 'graph' ? built.trained : []) {
@@ -279,9 +273,8 @@ export function applyStepOutputs(built: TrainStepGraph, optimizer: SGD, out: Rea
     const buf = out[`new_momentum_buffer.${p.key}`];
     if (buf) optimizer.state.set(p, hostTensor('float32', p.shape, buf.data as Float32Array));
   }
-  for (const p of built.updatedBuffers) p.tensor = hostTensor('float32', p.shape, out[`new.${p.key}`].data as Float32Array);
-  for (const bn of built.trackedBns) {
-    const t = bn.num_batches_tracked.tensor;
-    bn.num_batches_tracked.tensor = hostTensor('int64', t.shape, BigInt64Array.of((t.data as BigInt64Array)[0] + 1n));
+  for (const p of built.updatedBuffers) {
+    const t = out[`new.${p.key}`];
+    p.tensor = hostTensor(t.dtype, p.shape, t.data);
   }
 }

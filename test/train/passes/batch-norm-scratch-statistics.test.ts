@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { type Graph, GraphBuilder, type Value, encodeOnnx } from '../../../src/graph/index.js';
 import { BatchNorm2d } from '../../../src/nn/index.js';
 import { createSession } from '../../../src/runtime/index.js';
-import { type HostTensor, float32 } from '../../../src/tensor/index.js';
+import { type HostTensor, float32, hostTensor } from '../../../src/tensor/index.js';
 import { batchNormScratchStatistics } from '../../../src/train/passes/index.js';
 
 /** A training-mode BatchNorm2d (momentum 0.5) with its running-mean update as an output. */
@@ -37,6 +37,7 @@ test('batchNormScratchStatistics feeds a training BatchNorm scratch statistics, 
     'bn.bias': float32([2], [0, 0]),
     'bn.running_mean': runningMean,
     'bn.running_var': float32([2], [1, 1]),
+    'bn.num_batches_tracked': hostTensor('int64', [], BigInt64Array.of(0n)),
   };
   for (const [name, { shape, fill }] of scratch) feeds[name] = float32(shape, new Array(2).fill(fill));
   const s = await createSession(encodeOnnx(rewritten), { threads: 1 });
