@@ -132,7 +132,7 @@ export interface DatasetManifest {
 const registry = new Map<string, (modality: Modality, opts: ResolveDatasetOptions) => DatasetConfig>();
 
 function readCategories(file: string): string[] {
-  if (!existsSync(file)) throw new DataError(`category file ${file} does not exist (check --root-path or ${DATA_ROOT_ENV})`);
+  if (!existsSync(file)) throw new DataError(`category file ${file} does not exist (check rootPath or ${DATA_ROOT_ENV})`, { options: ['rootPath'] });
   // as the original: one name per line, trailing whitespace removed, blank trailing lines dropped
   const lines = readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trimEnd());
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
@@ -201,7 +201,7 @@ export function resolveDataset(name: string, modality: Modality, opts: ResolveDa
     throw UsageError.expected(`the modality of ${name}`, `one of ${Object.keys(spec.modalities).join(', ')}`, modality);
   }
   const root = opts.rootPath ?? (opts.env ?? process.env)[DATA_ROOT_ENV];
-  if (!root) throw new UsageError(`no dataset root for ${name}: pass --root-path DIR or set ${DATA_ROOT_ENV}`);
+  if (!root) throw new UsageError(`no dataset root for ${name}: pass rootPath: DIR or set ${DATA_ROOT_ENV}`, { options: ['rootPath'] });
   if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`dataset root ${root} is not a folder`);
   const at = (p: string): string => (isAbsolute(p) ? p : join(root, p));
   const categories = typeof spec.categories === 'string' ? readCategories(at(spec.categories)) : new Array<null>(spec.categories).fill(null);

@@ -9,7 +9,7 @@ import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { DataError, UsageError } from '../errors.js';
 import { spawnChild } from '../util/spawn-child.js';
 import { FFMPEG } from './video.js';
-import { templateToFfmpeg } from './template.js';
+import { countTemplateFields, templateToFfmpeg } from './template.js';
 
 /** Video file extensions picked up when scanning a folder. */
 export const VIDEO_EXTENSIONS: readonly string[] = Object.freeze(['.mp4', '.webm', '.avi', '.mkv', '.mov', '.m4v', '.mpg', '.mpeg']);
@@ -89,15 +89,18 @@ function ffmpegFrames(video: string, outPattern: string, opts: ExtractFramesOpti
  */
 export async function extractFrames(input: string, outDir: string, opts: ExtractFramesOptions = {}): Promise<ExtractFramesResult> {
   if (!existsSync(input)) throw new UsageError(`input ${input} does not exist`);
-  if (opts.height !== undefined && opts.shortSide !== undefined) throw new UsageError('pass either --height or --short-side, not both');
-  for (const [name, v] of [['--height', opts.height], ['--short-side', opts.shortSide]] as const) {
+  if (opts.height !== undefined && opts.shortSide !== undefined) throw new UsageError('pass either height or shortSide, not both', { options: ['height', 'shortSide'] });
+  for (const [name, v] of [['height', opts.height], ['shortSide', opts.shortSide]] as const) {
     if (v !== undefined && !(Number.isInteger(v) && v >= 2)) throw UsageError.expected(name, 'an integer >= 2', v);
   }
   // ffmpeg would fail on each video in turn
   if (opts.quality !== undefined && !(Number.isInteger(opts.quality) && opts.quality >= 1 && opts.quality <= 31)) {
-    throw UsageError.expected('--quality', 'an integer from 1 (best) to 31', opts.quality);
+    throw UsageError.expected('quality', 'an integer from 1 (best) to 31', opts.quality);
   }
-  const pattern = templateToFfmpeg(opts.imageTmpl ?? 'img_{:05d}.jpg');
+  const tmpl = opts.imageTmpl ?? 'img_{:05d}.jpg';
+  // checked here too, so that the error names this function's option
+  if (countTemplateFields(tmpl) !== 1) throw UsageError.expected('imageTmpl', 'a template with one integer field such as img_{:05d}.jpg', tmpl);
+  const pattern = templateToFfmpeg(tmpl);
   const isFile = (await stat(input)).isFile();
   const videos = isFile ? [input] : await findVideos(input);
   const base = isFile ? dirname(input) : input;

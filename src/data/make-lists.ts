@@ -71,9 +71,10 @@ interface Entry {
   readonly label: number;
 }
 
-function need(value: string | undefined, flag: string, format: ListFormat): string {
-  if (!value) throw new UsageError(`make-lists ${format} needs ${flag}`);
-  if (!existsSync(value)) throw new UsageError(`${flag} ${value} does not exist`);
+/** `value`, a file (or folder) the option `option` gives. @throws {UsageError} naming the option when it is missing */
+function need(value: string | undefined, option: keyof MakeListsOptions, format: ListFormat, what = ''): string {
+  if (!value) throw new UsageError(`the ${format} format needs ${option}${what}`, { options: [option] });
+  if (!existsSync(value)) throw new UsageError(`${option} ${value} does not exist`, { options: [option] });
   return value;
 }
 
@@ -113,11 +114,11 @@ function labelIndex(categories: readonly string[]): (name: string, where: string
 type Parsed = { categories: string[]; splits: Record<string, Entry[]> };
 
 function parseKinetics(o: MakeListsOptions): Parsed {
-  const files = { train: need(o.train, '--train', 'kinetics'), val: need(o.val, '--val', 'kinetics') };
+  const files = { train: need(o.train, 'train', 'kinetics'), val: need(o.val, 'val', 'kinetics') };
   const rows: Record<string, string[][]> = {};
   for (const [k, f] of Object.entries(files)) rows[k] = readLines(f).slice(1).map((l) => csvFields(l)); // header first
   const categories = o.labels
-    ? readLines(need(o.labels, '--labels', 'kinetics')).map(kineticsClassName)
+    ? readLines(need(o.labels, 'labels', 'kinetics')).map(kineticsClassName)
     : [...new Set(Object.values(rows).flat().map((r) => kineticsClassName(r[0])))].sort();
   const index = labelIndex(categories);
   const splits: Record<string, Entry[]> = {};
@@ -135,10 +136,10 @@ function parseKinetics(o: MakeListsOptions): Parsed {
 }
 
 function parseSthV1(o: MakeListsOptions, format: ListFormat): Parsed {
-  const categories = readLines(need(o.labels, '--labels', format)).sort();
+  const categories = readLines(need(o.labels, 'labels', format)).sort();
   const index = labelIndex(categories);
   const splits: Record<string, Entry[]> = {};
-  for (const [k, f] of [['train', need(o.train, '--train', format)], ['val', need(o.val, '--val', format)]] as const) {
+  for (const [k, f] of [['train', need(o.train, 'train', format)], ['val', need(o.val, 'val', format)]] as const) {
     splits[k] = readLines(f).map((l, i) => {
       const [id, name] = csvFields(l, ';');
       if (name === undefined) throw new DataError(`${f}:${i + 1}: expected "id;label", got ${JSON.stringify(l)}`);
@@ -156,7 +157,7 @@ function parseSthV2(o: MakeListsOptions): Parsed {
       throw new DataError(`cannot parse ${f}: ${(cause as Error).message}`, { cause });
     }
   };
-  const labelFile = need(o.labels, '--labels', 'something-v2');
+  const labelFile = need(o.labels, 'labels', 'something-v2');
   const entries = Object.entries(readJson<Record<string, string>>(labelFile));
   const categories: string[] = [];
   entries.forEach(([name, idx], i) => {
@@ -165,10 +166,10 @@ function parseSthV2(o: MakeListsOptions): Parsed {
   });
   const index = labelIndex(categories);
   const splits: Record<string, Entry[]> = {};
-  const sources: [string, string | undefined][] = [['train', need(o.train, '--train', 'something-v2')], ['val', need(o.val, '--val', 'something-v2')], ['test', o.test]];
+  const sources: [string, string | undefined][] = [['train', need(o.train, 'train', 'something-v2')], ['val', need(o.val, 'val', 'something-v2')], ['test', o.test]];
   for (const [k, f] of sources) {
     if (!f) continue;
-    splits[k] = readJson<{ id: string; template?: string }[]>(need(f, `--${k}`, 'something-v2')).map((item, i) => ({
+    splits[k] = readJson<{ id: string; template?: string }[]>(need(f, k as 'train' | 'val' | 'test', 'something-v2')).map((item, i) => ({
       candidates: [String(item.id)],
       // the original strips the brackets of the template to get the class name; test videos get label 0
       label: k === 'test' ? 0 : index(String(item.template).replace(/[[\]]/g, ''), `${f}[${i}]`),
@@ -178,11 +179,11 @@ function parseSthV2(o: MakeListsOptions): Parsed {
 }
 
 function parseUcf101(o: MakeListsOptions): Parsed {
-  const lines = readLines(need(o.labels, '--labels (classInd.txt)', 'ucf101'));
+  const lines = readLines(need(o.labels, 'labels', 'ucf101', ' (classInd.txt)'));
   const categories = lines.map((l) => l.split(/\s+/)[1]);
   const index = labelIndex(categories);
   const splits: Record<string, Entry[]> = {};
-  for (const [k, f] of [['train', need(o.train, '--train', 'ucf101')], ['val', need(o.val, '--val', 'ucf101')]] as const) {
+  for (const [k, f] of [['train', need(o.train, 'train', 'ucf101')], ['val', need(o.val, 'val', 'ucf101')]] as const) {
     splits[k] = readLines(f).map((l, i) => {
       const video = l.split(/\s+/)[0];
       const cls = video.split('/')[0];
@@ -194,7 +195,7 @@ function parseUcf101(o: MakeListsOptions): Parsed {
 }
 
 function parseHmdb51(o: MakeListsOptions): Parsed {
-  const dir = need(o.splitsDir, '--splits-dir', 'hmdb51');
+  const dir = need(o.splitsDir, 'splitsDir', 'hmdb51');
   const split = o.split ?? 1;
   const re = new RegExp(`^(.+)_test_split${split}\\.txt$`);
   const files = readdirSync(dir).filter((f) => re.test(f)).sort();
@@ -218,7 +219,7 @@ function parseFolders(o: MakeListsOptions): Parsed {
   const categories = readdirSync(root).filter((d) => statSync(join(root, d)).isDirectory() && !d.startsWith('.')).sort();
   if (categories.length === 0) throw new DataError(`${root} has no class subfolders`);
   const fraction = o.valFraction ?? 0.2;
-  if (!(fraction >= 0 && fraction < 1)) throw UsageError.expected('--val-fraction', 'a number in [0, 1)', fraction);
+  if (!(fraction >= 0 && fraction < 1)) throw UsageError.expected('valFraction', 'a number in [0, 1)', fraction);
   const rng = new RandomState(o.seed ?? 0);
   const splits: Record<string, Entry[]> = { train: [], val: [] };
   categories.forEach((cls, label) => {

@@ -55,11 +55,11 @@ export const NEW_MOTION_CLASSES: readonly SyntheticClass[] = Object.freeze(['orb
 
 /** Checks class names given by a user. */
 export function parseSyntheticClasses(names: readonly string[]): SyntheticClass[] {
-  if (names.length < 2) throw UsageError.expected('--classes', 'at least two class names', names.join(','));
+  if (names.length < 2) throw UsageError.expected('classes', 'at least two class names', names.join(','));
   for (const n of names) {
     oneOf('class', n, SYNTHETIC_CLASSES);
   }
-  if (new Set(names).size !== names.length) throw UsageError.expected('--classes', 'distinct class names', names.join(','));
+  if (new Set(names).size !== names.length) throw UsageError.expected('classes', 'distinct class names', names.join(','));
   return names as SyntheticClass[];
 }
 
@@ -318,8 +318,8 @@ const LAYOUT = Object.freeze({ imageTmpl: 'img_{:05d}.jpg', frames: 'frames', ca
 export async function makeSyntheticDataset(outDir: string, opts: MakeSyntheticOptions): Promise<SyntheticDatasetInfo> {
   const { classes = TEMPORAL_ORDER_CLASSES, clips, size = 64, frames = 16, seed = 0, valFraction = 0.2, quality = 90, onProgress } = opts;
   parseSyntheticClasses(classes);
-  if (!Number.isInteger(clips) || clips < 1) throw UsageError.expected('--clips', 'a positive integer', clips);
-  if (!(valFraction >= 0 && valFraction < 1)) throw UsageError.expected('--val-fraction', 'a number in [0, 1)', valFraction);
+  if (!Number.isInteger(clips) || clips < 1) throw UsageError.expected('clips', 'a positive integer', clips);
+  if (!(valFraction >= 0 && valFraction < 1)) throw UsageError.expected('valFraction', 'a number in [0, 1)', valFraction);
   const train: VideoRecord[] = [];
   const val: VideoRecord[] = [];
   const jobs: { cls: SyntheticClass; label: number; j: number }[] = [];

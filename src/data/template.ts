@@ -34,7 +34,7 @@ export function countTemplateFields(tmpl: string): number {
 /** The ffmpeg output pattern for a one-field template: `img_{:05d}.jpg` -> `img_%05d.jpg`. */
 export function templateToFfmpeg(tmpl: string): string {
   if (countTemplateFields(tmpl) !== 1) {
-    throw UsageError.expected('--tmpl', 'a template with one integer field such as img_{:05d}.jpg', tmpl);
+    throw UsageError.expected('tmpl', 'a template with one integer field such as img_{:05d}.jpg', tmpl);
   }
   return tmpl.replace(/%/g, '%%').replace(FIELD, (_m, spec: string | undefined, zero: string, width: string) =>
     spec === undefined ? '%d' : `%${zero}${width}d`,

@@ -146,7 +146,8 @@ export class TSNDataSet {
         throw new DataError(
           `${problems.length} of ${records.length} videos in ${source} have missing or too-short frame folders:\n${shown}` +
             `${problems.length > 5 ? `\n  ... and ${problems.length - 5} more` : ''}\n` +
-            'fix the list (tsm make-lists) or skip them (skipMissing: true, --skip-missing)',
+            'fix the list (tsm make-lists) or skip them (skipMissing: true)',
+          { options: ['skipMissing'] },
         );
       }
       const bad = new Set(problems.map((p) => p.record));

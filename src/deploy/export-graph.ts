@@ -36,10 +36,10 @@ export interface ExportGraph {
   readonly info: Omit<DeployInfo, 'defaultLabels'>;
 }
 
-/** `opset` when it is one an export may target. @throws {UsageError} naming `--opset` otherwise */
+/** `opset` when it is one an export may target. @throws {UsageError} naming `opset` otherwise */
 export function checkOpset(opset: number): number {
   if (!Number.isInteger(opset) || opset < MIN_EXPORT_OPSET || opset > MAX_EXPORT_OPSET) {
-    throw UsageError.expected('--opset', `an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET} (17 passes Debian's onnx checker)`, opset);
+    throw UsageError.expected('opset', `an integer from ${MIN_EXPORT_OPSET} to ${MAX_EXPORT_OPSET} (17 passes Debian's onnx checker)`, opset);
   }
   return opset;
 }

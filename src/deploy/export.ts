@@ -13,7 +13,7 @@ import { parseCheckpointName } from '../models/config.js';
 import { type TsnOverrides, loadTsnCheckpoint } from '../models/load.js';
 import { loadOnlineMobileNetV2 } from '../models/online.js';
 import { type ExportGraph, buildClipExportGraph, buildOnlineExportGraph, checkOpset } from './export-graph.js';
-import { type CalibrationMethod, type FloatLayer, type QuantizeOptions, checkQuantizeOptions, quantizeGraph } from '../quantize/index.js';
+import { CALIBRATION_METHODS, type CalibrationMethod, type FloatLayer, type QuantizeOptions, checkQuantizeOptions, quantizeGraph } from '../quantize/index.js';
 import { DEPLOY_METADATA_KEYS, type ModelKind, parseDeployMetadata } from './metadata.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -103,20 +103,35 @@ export interface ExportCheckpointOptions {
   readonly onProgress?: (done: number, total: number) => void;
 }
 
-/** The precisions `--quantize` takes, as spelled on the command line. */
+/** The precisions `quantize` takes (as `tsm export --quantize` spells them). */
 export const EXPORT_QUANTIZATIONS = Object.freeze({ int8: 'int8', fp16: 'fp16' } as const);
 /** One of {@link EXPORT_QUANTIZATIONS}. */
 export type ExportQuantization = keyof typeof EXPORT_QUANTIZATIONS;
 
-/** The quantiser's options of an export, checked (no file is read yet). */
+/**
+ * The quantiser's options of an export, checked (no file is read yet). The export's own options are checked here,
+ * so that errors name them (`quantize`, `calibrationMethod`) rather than the quantiser's (`precision`, `method`).
+ */
 function quantizeOptionsOf(opts: ExportCheckpointOptions): QuantizeOptions | undefined {
+  const calibrating = ['calibration', 'calibrationClips', 'calibrationMethod', 'keepFloat'] as const;
   if (opts.quantize === undefined) {
-    const stray = (['calibration', 'calibrationClips', 'calibrationMethod', 'keepFloat'] as const).filter((k) => opts[k] !== undefined);
-    if (stray.length > 0) throw new UsageError(`${stray.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')} only apply with --quantize int8`);
+    const stray = calibrating.filter((k) => opts[k] !== undefined);
+    if (stray.length > 0) throw new UsageError(`${stray.join(', ')} only apply with quantize: 'int8'`, { options: [...stray, 'quantize'] });
     return undefined;
   }
   if (!Object.hasOwn(EXPORT_QUANTIZATIONS, opts.quantize)) {
-    throw new UsageError(`unsupported --quantize ${JSON.stringify(opts.quantize)}; must be one of [${Object.keys(EXPORT_QUANTIZATIONS).join(', ')}]`);
+    throw new UsageError(`unsupported quantize ${JSON.stringify(opts.quantize)}; must be one of [${Object.keys(EXPORT_QUANTIZATIONS).join(', ')}]`, { options: ['quantize'] });
+  }
+  if (opts.quantize === 'int8') {
+    if (opts.calibration === undefined) {
+      throw new UsageError(`quantize: 'int8' needs calibration: PATH (a dataset folder, a folder of videos, or a folder of frame folders)`, { options: ['quantize', 'calibration'] });
+    }
+    if (opts.calibrationMethod !== undefined && !Object.hasOwn(CALIBRATION_METHODS, opts.calibrationMethod)) {
+      throw UsageError.expected('calibrationMethod', `one of ${Object.keys(CALIBRATION_METHODS).join(', ')}`, opts.calibrationMethod);
+    }
+  } else {
+    const extra = calibrating.filter((k) => opts[k] !== undefined);
+    if (extra.length > 0) throw new UsageError(`quantize: 'fp16' is not calibrated; drop ${extra.join(', ')}`, { options: ['quantize', ...extra] });
   }
   const q: QuantizeOptions = {
     precision: opts.quantize === 'fp16' ? 'float16' : 'int8',
@@ -130,7 +145,9 @@ function quantizeOptionsOf(opts: ExportCheckpointOptions): QuantizeOptions | und
   checkQuantizeOptions(q);
   // fail before the (slow) checkpoint read; an empty or unfit set is found when it is opened
   if (q.calibration !== undefined && !existsSync(q.calibration)) {
-    throw new UsageError(`--calibration ${q.calibration}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`);
+    throw new UsageError(`calibration ${q.calibration}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`, {
+      options: ['calibration'],
+    });
   }
   return q;
 }
@@ -194,18 +211,18 @@ export async function exportCheckpoint(opts: ExportCheckpointOptions): Promise<E
   const q = quantizeOptionsOf(opts);
   const finish = async (exported: ExportGraph): Promise<ExportResult> => writeExport(q ? await quantizeExport(exported, q) : exported, opts.out);
   if (extname(opts.weights).toLowerCase() === '.onnx') {
-    if (!q) throw new UsageError(`${opts.weights} is already an ONNX model; pass --quantize int8|fp16 to write it in another precision, or a .pth to export`);
+    if (!q) throw new UsageError(`${opts.weights} is already an ONNX model; pass quantize: 'int8|fp16' to write it in another precision, or a .pth to export`, { options: ['quantize'] });
     const changes = (['inputSize', 'dynamicBatch', 'labels', 'widthMult'] as const).filter((k) => opts[k] !== undefined && opts[k] !== false);
     if (changes.length > 0 || Object.keys(opts.overrides ?? {}).length > 0) {
-      throw new UsageError(`an exported .onnx is quantised as it is; export the checkpoint again to change ${changes.length > 0 ? changes.join(', ') : 'its configuration'}`);
+      throw new UsageError(`an exported .onnx is quantised as it is; export the checkpoint again to change ${changes.length > 0 ? changes.join(', ') : 'its configuration'}`, { options: changes });
     }
     const exported = await readExportedModel(opts.weights);
-    if (opts.online && exported.info.kind !== 'online') throw new UsageError(`--online: ${opts.weights} is a ${exported.info.kind} model`);
+    if (opts.online && exported.info.kind !== 'online') throw new UsageError(`online: ${opts.weights} is a ${exported.info.kind} model`, { options: ['online'] });
     opts.onNote?.(`${opts.weights}: ${exported.info.kind} model, ${exported.info.arch}, input ${exported.info.inputSize.join('x')}`);
     return finish(exported);
   }
   if (opts.online) {
-    if (opts.dynamicBatch) throw new UsageError('--dynamic-batch applies to the clip model only: the online model steps one stream (batch 1) at a time');
+    if (opts.dynamicBatch) throw new UsageError('dynamicBatch applies to the clip model only: the online model steps one stream (batch 1) at a time', { options: ['dynamicBatch'] });
     const segments = opts.overrides?.numSegments;
     if (segments !== undefined && segments !== 1) opts.onNote?.(`--segments ${segments} is ignored for --online: the online model takes one frame per step`);
     const { model, layout } = await loadOnlineMobileNetV2(opts.weights, { widthMult: opts.widthMult, numClasses: opts.overrides?.numClass });

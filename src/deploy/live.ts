@@ -57,13 +57,13 @@ export function openFrameSource(input: string, opts: FrameSourceOptions = {}): A
   if (cam) {
     const device = cam[1] ?? cam[2];
     if (device.startsWith('/dev/') && !existsSync(device)) {
-      throw new UsageError(`--input ${input}: no camera at ${device}; pass --input VIDEO_FILE to run on a file, or another /dev/videoN`);
+      throw new UsageError(`input ${input}: no camera at ${device}; give a video file instead, or another /dev/videoN`, { options: ['input'] });
     }
     const [w, h] = opts.cameraSize ?? [640, 480];
     return ffmpegFrames(['-f', 'v4l2', '-video_size', `${w}x${h}`, '-i', device], w, h, device, opts.signal);
   }
   if (!existsSync(input)) {
-    throw new UsageError(`--input ${input}: no such video file, and not a camera (use /dev/videoN or v4l2:<device>)`);
+    throw new UsageError(`input ${input}: no such video file, and not a camera (use /dev/videoN or v4l2:<device>)`, { options: ['input'] });
   }
   return decodeVideoFrames(input, { signal: opts.signal });
 }
@@ -182,7 +182,7 @@ export interface LiveModel {
  */
 export async function openOnlineModel(opts: OnlineModelOptions): Promise<LiveModel> {
   if ([opts.model, opts.weights, opts.network].filter((x) => x !== undefined).length !== 1) {
-    throw new UsageError('pass exactly one of --model FILE.onnx (from tsm export --online) or --weights FILE.pth');
+    throw new UsageError('pass exactly one of model (an .onnx from tsm export --online), weights (a .pth) and network', { options: ['model', 'weights', 'network'] });
   }
   let bytes: Uint8Array;
   let name: string;
@@ -194,7 +194,7 @@ export async function openOnlineModel(opts: OnlineModelOptions): Promise<LiveMod
     try {
       bytes = await readFile(opts.model);
     } catch (cause) {
-      throw new UsageError(`cannot read --model ${opts.model}: ${(cause as Error).message}`, { cause });
+      throw new UsageError(`cannot read model ${opts.model}: ${(cause as Error).message}`, { cause, options: ['model'] });
     }
   } else {
     name = opts.weights as string;
@@ -258,7 +258,7 @@ export interface LivePrediction {
  */
 export async function* recognizeFrames(frames: AsyncIterable<Image>, live: LiveModel, opts: RecognizeOptions = {}): AsyncGenerator<LivePrediction, void, undefined> {
   const stride = opts.frameStride ?? 2;
-  if (!Number.isInteger(stride) || stride < 1) throw UsageError.expected('--frame-stride', 'a positive integer', stride);
+  if (!Number.isInteger(stride) || stride < 1) throw UsageError.expected('frameStride', 'a positive integer', stride);
   const { info, stepper } = live;
   const smoother = new OutputSmoother(opts.smoothing ?? smoothingFor(info.labels));
   const buffer = new Float32Array(stepper.frameSize);

@@ -191,7 +191,7 @@ export function parseDeployMetadata(meta: Readonly<Record<string, string>>, hint
   const numClasses = int(meta, K.numClasses) ?? int(meta, 'num_class') ?? labelsIn?.length;
   if (numClasses === undefined) throw new UsageError(`model metadata has neither "${K.numClasses}" nor "${K.labels}"; re-export it with tsm export`);
   if (labelsIn && labelsIn.length !== numClasses) {
-    throw new UsageError(`model metadata has ${labelsIn.length} labels for ${numClasses} classes; re-export with a --labels file of ${numClasses} lines`);
+    throw new UsageError(`model metadata has ${labelsIn.length} labels for ${numClasses} classes; re-export it with ${numClasses} labels (tsm export --labels FILE)`);
   }
   // BNInception records a single std ([1]): broadcast over the channels, as GroupNormalize does
   const perChannel = (v: readonly number[]): readonly number[] => (v.length === 1 ? [v[0], v[0], v[0]] : v);

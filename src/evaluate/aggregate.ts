@@ -79,7 +79,7 @@ export function averageViews(logits: HostTensor, views: number, opts: AverageVie
  */
 export function combineScores(parts: readonly Float32Array[], coeffs: readonly number[] = parts.map(() => 1)): Float32Array {
   if (parts.length === 0) throw new UsageError('an ensemble needs at least one set of scores');
-  if (coeffs.length !== parts.length) throw new UsageError(`${coeffs.length} coefficients (--coeff) for ${parts.length} models; give one per model`);
+  if (coeffs.length !== parts.length) throw new UsageError(`${coeffs.length} coefficients (coeffs) for ${parts.length} models; give one per model`, { options: ['coeffs'] });
   if (parts.length === 1 && coeffs[0] === 1) return parts[0];
   const n = parts[0].length;
   const acc = new Float64Array(n);

@@ -76,13 +76,13 @@ export function describeModel(model: TSN): string {
  */
 export async function loadTestModel(spec: TestModelSpec, opts: LoadTestModelOptions = {}): Promise<TestModel> {
   if (spec.testSegments !== undefined && (!Number.isInteger(spec.testSegments) || spec.testSegments < 1)) {
-    throw UsageError.expected('--test-segments', 'positive integers', spec.testSegments);
+    throw UsageError.expected('testSegments', 'positive integers', spec.testSegments);
   }
   const path = await resolveWeights(spec.weights, opts.weightsOptions);
   if (extname(path).toLowerCase() === '.onnx') {
-    // an exported model carries its configuration; the flags that configure a checkpoint have nothing to change
-    const flags = Object.keys(spec.overrides ?? {});
-    if (flags.length > 0) throw new UsageError(`${basename(path)} is an exported model, configured by its own metadata; drop ${flags.join(', ')}`);
+    // an exported model carries its configuration; the options that configure a checkpoint have nothing to change
+    const given = Object.keys(spec.overrides ?? {});
+    if (given.length > 0) throw new UsageError(`${basename(path)} is an exported model, configured by its own metadata; drop ${given.join(', ')}`, { options: given });
     const m = await loadOnnxTestModel(path, spec.testSegments);
     const labels = m.info.defaultLabels ? undefined : m.info.labels;
     return { path, numClass: m.info.numClasses, input: m.input, summary: m.summary, labels, open: (o) => m.open(o) };
@@ -156,13 +156,13 @@ export interface EvaluationResult {
  */
 export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult> {
   const protocol = resolveProtocol(opts);
-  if (opts.models.length === 0) throw new UsageError('no weights to test: pass --weights FILE[,FILE...]');
-  const batchSize = positiveInt('--batch-size', opts.batchSize ?? 1);
+  if (opts.models.length === 0) throw new UsageError('no weights to test: models is empty', { options: ['models'] });
+  const batchSize = positiveInt('batchSize', opts.batchSize ?? 1);
   const workers = opts.workers ?? 2;
-  if (!Number.isInteger(workers) || workers < 0) throw UsageError.expected('--workers', 'a non-negative integer', workers);
+  if (!Number.isInteger(workers) || workers < 0) throw UsageError.expected('workers', 'a non-negative integer', workers);
   const coeffs = opts.models.map((m) => m.coeff ?? 1);
   coeffs.forEach((c) => {
-    if (!Number.isFinite(c)) throw UsageError.expected('--coeff', 'numbers', c);
+    if (!Number.isFinite(c)) throw UsageError.expected('coeff', 'numbers', c);
   });
   const emit = opts.onProgress ?? (() => {});
 
@@ -174,7 +174,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluationResult>
     const tm = await loadTestModel(spec, { onNote: opts.onNote, weightsOptions: { ...opts.weightsOptions, onProgress: (event) => emit({ status: 'weights', model: k, event }) } });
     const ds = resolveDataset(opts.dataset, tm.input.modality, { rootPath: opts.rootPath });
     if (tm.numClass !== ds.numClasses) {
-      throw new UsageError(`${basename(tm.path)} predicts ${tm.numClass} classes but dataset ${ds.name} has ${ds.numClasses}; test it on its own dataset (or pass --num-class for unnamed weights)`);
+      throw new UsageError(`${basename(tm.path)} predicts ${tm.numClass} classes but dataset ${ds.name} has ${ds.numClasses}; test it on its own dataset (or pass numClass for unnamed weights)`, { options: ['numClass'] });
     }
     const set = await openTestSet({ dataset: ds, listFile: spec.testList, input: tm.input, protocol, removeMissing: opts.models.length === 1, maxNum: opts.maxNum, shard: opts.shard });
     if (sets.length > 0) checkSameVideos(sets[0], set, k);

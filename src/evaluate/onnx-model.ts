@@ -48,14 +48,16 @@ export async function loadOnnxTestModel(path: string, testSegments?: number): Pr
   const meta = readOnnxMetadata(bytes);
   const info = parseDeployMetadata(meta);
   const [h, w] = info.inputSize;
-  if (h !== w) throw new UsageError(`${path}: a model with a ${h}x${w} input cannot be tested; export it with a square --input-size`);
+  if (h !== w) throw new UsageError(`${path}: a model with a ${h}x${w} input cannot be tested; export it with a square input (tsm export --input-size)`);
   const modality = (meta.modality ?? 'RGB') as Modality;
   if (!Object.hasOwn(MODALITIES, modality)) throw UsageError.expected(`model metadata "modality" of ${path}`, `one of ${Object.keys(MODALITIES).join(', ')}`, modality);
   const newLength = Number(meta.new_length ?? 1);
   let segments = info.segments;
   if (info.kind === 'online') segments = testSegments ?? DEFAULT_ONLINE_TEST_SEGMENTS;
   else if (testSegments !== undefined && testSegments !== info.segments) {
-    throw new UsageError(`${path} is a clip model exported for ${info.segments} segments; --test-segments ${testSegments} needs a model exported with --segments ${testSegments}`);
+    throw new UsageError(`${path} is a clip model exported for ${info.segments} segments; testSegments: ${testSegments} needs a model exported with tsm export --segments ${testSegments}`, {
+      options: ['testSegments'],
+    });
   }
   const input: ModelInput = {
     numSegments: segments,
@@ -93,7 +95,7 @@ class OnnxClipRunner implements ClipRunner {
     const channels = this.input.numSegments * 3 * this.input.newLength;
     const s = clips.shape;
     if (s.length !== 4 || s[1] !== channels || s[2] !== h || s[3] !== w) {
-      throw new ShapeError(`${this.name} takes clips [B, ${channels}, ${h}, ${w}], got [${s.join(',')}] (is --input-size the model's ${h}?)`);
+      throw new ShapeError(`${this.name} takes clips [B, ${channels}, ${h}, ${w}], got [${s.join(',')}] (is inputSize the model's ${h}?)`, { options: ['inputSize'] });
     }
     this.session ??= createSession(this.bytes, { device: this.device, threads: this.threads, name: this.name });
     const session = await this.session;

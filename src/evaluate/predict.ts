@@ -67,7 +67,8 @@ export function detectFrameTemplate(names: readonly string[], modality: Modality
   if (!best || !best.ok) {
     const seen = candidates.map((c) => c.detail).join('; ');
     throw new DataError(
-      `cannot find ${modality === 'Flow' ? 'x/y flow' : ''} frames numbered 1..N in ${where}${seen ? ` (found ${seen})` : ' (no numbered image files)'}; name them like img_00001.jpg or pass --tmpl`,
+      `cannot find ${modality === 'Flow' ? 'x/y flow' : ''} frames numbered 1..N in ${where}${seen ? ` (found ${seen})` : ' (no numbered image files)'}; name them like img_00001.jpg or pass tmpl`,
+      { options: ['tmpl'] },
     );
   }
   return { tmpl: best.tmpl, numFrames: best.numFrames };
@@ -223,7 +224,7 @@ export async function predict(inputs: readonly string[], opts: PredictOptions): 
   if (inputs.length === 0) throw new UsageError('no inputs: pass video files or frame folders');
   const topK = opts.topK ?? 5;
   const batchSize = opts.batchSize ?? 4;
-  for (const [name, v] of [['--top-k', topK], ['--batch-size', batchSize]] as const) {
+  for (const [name, v] of [['topK', topK], ['batchSize', batchSize]] as const) {
     if (!Number.isInteger(v) || v < 1) throw UsageError.expected(name, 'a positive integer', v);
   }
   const emit = opts.onProgress ?? (() => {});

@@ -39,9 +39,9 @@ export type ResolvedProtocol = Required<Omit<TestProtocol, 'inputSize'>> & { rea
  */
 export function resolveProtocol(p: TestProtocol = {}): ResolvedProtocol {
   const testCrops = p.testCrops ?? 1;
-  if (!(String(testCrops) in TEST_CROPS)) throw UsageError.expected('--test-crops', `one of ${Object.keys(TEST_CROPS).join(', ')}`, testCrops);
-  if (p.inputSize !== undefined && (!Number.isInteger(p.inputSize) || p.inputSize < 1)) throw UsageError.expected('--input-size', 'a positive integer', p.inputSize);
-  if (p.denseSample && p.twiceSample) throw new UsageError('--dense-sample and --twice-sample cannot be combined: pick one clip sampling (10 dense clips or 2 uniform clips)');
+  if (!(String(testCrops) in TEST_CROPS)) throw UsageError.expected('testCrops', `one of ${Object.keys(TEST_CROPS).join(', ')}`, testCrops);
+  if (p.inputSize !== undefined && (!Number.isInteger(p.inputSize) || p.inputSize < 1)) throw UsageError.expected('inputSize', 'a positive integer', p.inputSize);
+  if (p.denseSample && p.twiceSample) throw new UsageError('denseSample and twiceSample cannot be combined: pick one clip sampling (10 dense clips or 2 uniform clips)', { options: ['denseSample', 'twiceSample'] });
   return {
     testCrops,
     fullRes: p.fullRes ?? false,

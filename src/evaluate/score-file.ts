@@ -186,7 +186,7 @@ export function mergeScoreSets(sets: readonly ScoreSet[], opts: MergeScoresOptio
   const runs = [...groups.values()].map((members) => assembleRun(members.map((i) => sets[i]), members.map((i) => names[i])));
   const coeff = opts.coeff ?? runs.map(() => 1);
   if (coeff.length !== runs.length) {
-    throw new UsageError(`${coeff.length} coefficients (--coeff) for ${runs.length} runs (${runs.map((r) => r.meta.runId).join(', ')}); give one per run, in the order their files are listed`);
+    throw new UsageError(`${coeff.length} coefficients (coeff) for ${runs.length} runs (${runs.map((r) => r.meta.runId).join(', ')}); give one per run, in the order their files are listed`, { options: ['coeff'] });
   }
   if (runs.length === 1 && coeff[0] === 1) return runs[0];
   const first = runs[0].meta;
@@ -234,7 +234,7 @@ function runDifferences(a: ScoreMeta, b: ScoreMeta): string[] {
     }
     if (a.run.dataset !== b.run.dataset) out.push(`dataset: ${a.run.dataset} vs ${b.run.dataset}`);
     if (!same(a.run.models.map((m) => m.list), b.run.models.map((m) => m.list))) out.push(`list: ${a.run.models.map((m) => m.list ?? 'none').join(', ')} vs ${b.run.models.map((m) => m.list ?? 'none').join(', ')}`);
-    if (a.run.maxNum !== b.run.maxNum) out.push(`--max-num: ${a.run.maxNum ?? 'all'} vs ${b.run.maxNum ?? 'all'}`);
+    if (a.run.maxNum !== b.run.maxNum) out.push(`max videos: ${a.run.maxNum ?? 'all'} vs ${b.run.maxNum ?? 'all'}`);
   }
   if (a.total !== b.total) out.push(`videos: ${a.total} vs ${b.total}`);
   if (a.scoreType !== b.scoreType) out.push(`scores: ${a.scoreType} vs ${b.scoreType}`);

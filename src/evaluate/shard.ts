@@ -22,7 +22,7 @@ export function parseShard(text: string): Shard {
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
   if (!m || count < 1 || index >= count) {
-    throw UsageError.expected('--shard', 'i/n with 0 <= i < n, e.g. 0/4 (shards are counted from 0)', text);
+    throw UsageError.expected('shard', 'i/n with 0 <= i < n, e.g. 0/4 (shards are counted from 0)', text);
   }
   return { index, count };
 }

@@ -78,7 +78,8 @@ export async function openTestSet(opts: OpenTestSetOptions): Promise<TestSet> {
     throw new DataError(
       `${problems.length} of ${kept.length} videos of ${listFile} have missing frames:\n${shown}` +
         `${problems.length > 5 ? `\n  ... and ${problems.length - 5} more` : ''}\n` +
-        `check --root-path (frames are read from ${ds.rootPath} with the template ${ds.imageTmpl}) or fix the list (tsm make-lists)`,
+        `check rootPath (frames are read from ${ds.rootPath} with the template ${ds.imageTmpl}) or fix the list (tsm make-lists)`,
+      { options: ['rootPath'] },
     );
   }
   const { listFile: _l, ...options } = all.options;

@@ -4,7 +4,7 @@
  * Node only.
  */
 import { type CheckpointMeta, extractStateDict, readPth, stripPrefix } from '../checkpoint/index.js';
-import { CheckpointError, ShapeError, UsageError } from '../errors.js';
+import { CheckpointError, type CheckpointErrorCode, ShapeError, UsageError } from '../errors.js';
 import { encodeOnnx } from '../graph/index.js';
 import { type Device, type Session, type SessionOptions, createSession } from '../runtime/index.js';
 import { type HostTensor, toFloat32 } from '../tensor/index.js';
@@ -16,7 +16,7 @@ import { TSN, type TsnOptions, buildTsnGraph } from './tsn.js';
 
 /** Configuration that overrides what the file name and checkpoint say (every field optional). */
 export interface TsnOverrides extends Partial<Omit<TsnOptions, 'baseModel'>> {
-  /** Backbone name (`--arch`), e.g. `resnet50`, `mobilenetv2`, `BNInception`. */
+  /** Backbone name, e.g. `resnet50`, `mobilenetv2`, `BNInception`. */
   readonly arch?: string;
 }
 
@@ -127,23 +127,6 @@ export interface ResolveTsnConfigInput {
   readonly inputChannels?: number;
 }
 
-const FLAG: Readonly<Partial<Record<keyof TsnOptions, string>>> = {
-  baseModel: '--arch',
-  numClass: '--num-class',
-  numSegments: '--segments',
-  modality: '--modality',
-  newLength: '--new-length',
-  isShift: '--shift / --no-shift',
-  shiftDiv: '--shift-div',
-  shiftPlace: '--shift-place',
-  shiftMode: '--online-shift',
-  temporalPool: '--temporal-pool',
-  nonLocal: '--non-local',
-  consensusType: '--consensus',
-  dropout: '--dropout',
-  widthMult: '--width-mult',
-};
-
 /**
  * Decides every TSN option for a checkpoint: `overrides` first, then the file name (`TSM_<dataset>_<modality>_
  * <arch>_shift<div>_<place>_<consensus>_segment<N>_e<E>[_dense][_nl]`), then the checkpoint (`arch` field, then
@@ -203,12 +186,16 @@ export function resolveTsnConfig(input: ResolveTsnConfigInput): ResolvedTsnConfi
   const dropout = pick('dropout', ['option', o.dropout], ['checkpoint', facts ? (facts.hasNewFc ? 0.8 : 0) : undefined]) ?? 0.8;
   const widthMult = pick('widthMult', ['option', o.widthMult], ['checkpoint', facts?.widthMult]) ?? 1;
 
-  const missing: string[] = [];
-  if (arch === undefined) missing.push(`arch (pass --arch, one of ${Object.keys(ARCHS).join(', ')})`);
-  if (numClass === undefined) missing.push('num_class (pass --num-class N, or name the file TSM_<dataset>_...)');
-  if (numSegments === undefined) missing.push('num_segments (pass --segments T)');
+  // each option is named once, in its hint, so a front end can say it its own way
+  const missing: [option: string, hint: string][] = [];
+  if (arch === undefined) missing.push(['arch', `the backbone (pass arch, one of ${Object.keys(ARCHS).join(', ')})`]);
+  if (numClass === undefined) missing.push(['numClass', 'num_class (pass numClass: N, or name the file TSM_<dataset>_...)']);
+  if (numSegments === undefined) missing.push(['numSegments', 'num_segments (pass numSegments: T)']);
   if (arch === undefined || numClass === undefined || numSegments === undefined) {
-    throw new UsageError(`cannot tell the TSN configuration of ${file}: missing ${missing.join('; ')}. The file name is not a TSM_<dataset>_<modality>_<arch>_..._segment<N>_... name and the checkpoint does not say.`);
+    throw new UsageError(
+      `cannot tell the TSN configuration of ${file}: missing ${missing.map(([, hint]) => hint).join('; ')}. The file name is not a TSM_<dataset>_<modality>_<arch>_..._segment<N>_... name and the checkpoint does not say.`,
+      { options: missing.map(([option]) => option) },
+    );
   }
   if (facts) checkAgainstWeights(file, facts, sources, { arch, numClass, modality, newLength, isShift, shiftPlace, temporalPool, nonLocal, widthMult });
   return {
@@ -246,53 +233,60 @@ interface Structural {
   readonly widthMult: number;
 }
 
-/** Compares the configuration with what the weights hold; throws with both sides and the option's source. */
+/**
+ * Compares the configuration with what the weights hold; throws with both sides, where the configuration came from,
+ * and the option that fits the weights (named once, in that hint, and recorded on the error).
+ */
 function checkAgainstWeights(file: string, f: StateDictFacts, sources: Partial<Record<keyof TsnOptions, ConfigSource>>, c: Structural): void {
   const from = (k: keyof TsnOptions) => {
     const src = sources[k];
-    return src === 'option' ? `from ${FLAG[k] ?? k}` : `from the ${src ?? 'default'}`;
+    return `from the ${src === 'option' ? 'options' : (src ?? 'default')}`;
   };
+  const wrong = (code: CheckpointErrorCode, message: string, option?: string) => new CheckpointError(code, message, option ? { options: [option] } : undefined);
   if (f.family === undefined) {
-    throw new CheckpointError('TSM_CHECKPOINT_ARCH', `${file} does not hold a TSN state dict: no base_model.conv1 / base_model.features / base_model.conv1_7x7_s2 keys (first keys: ${f.firstKeys.join(', ') || 'none'})`);
+    throw wrong('TSM_CHECKPOINT_ARCH', `${file} does not hold a TSN state dict: no base_model.conv1 / base_model.features / base_model.conv1_7x7_s2 keys (first keys: ${f.firstKeys.join(', ') || 'none'})`);
   }
   const wanted = ARCHS[c.arch].family;
   // make_non_local keeps 4 blocks of layer2 and 6 of layer3, so every Bottleneck ResNet with NL looks like resnet50
   const sameResnet = f.arch === c.arch || (c.nonLocal && f.arch === 'resnet50' && isBottleneckResNet(c.arch));
   if (wanted !== f.family || (f.family === 'resnet' && f.arch !== undefined && !sameResnet)) {
-    throw new CheckpointError('TSM_CHECKPOINT_ARCH', `${file} holds a ${f.arch ?? f.family} but the model is ${c.arch} (${from('baseModel')}); pass --arch ${f.arch ?? f.family}`);
+    throw wrong('TSM_CHECKPOINT_ARCH', `${file} holds a ${f.arch ?? f.family} but the model is ${c.arch} (${from('baseModel')}); pass arch: '${f.arch ?? f.family}'`, 'arch');
   }
   if (f.numClass !== undefined && f.numClass !== c.numClass) {
-    throw new CheckpointError('TSM_CHECKPOINT_SHAPE', `${file} has ${f.numClass} classes (classifier weight [${f.numClass}, ...]) but num_class is ${c.numClass} (${from('numClass')}); pass --num-class ${f.numClass}`);
+    throw wrong('TSM_CHECKPOINT_SHAPE', `${file} has ${f.numClass} classes (classifier weight [${f.numClass}, ...]) but num_class is ${c.numClass} (${from('numClass')}); pass numClass: ${f.numClass}`, 'numClass');
   }
   if (f.family === 'mobilenetv2' && f.widthMult !== undefined && mobileNetV2Channels(f.widthMult).join() !== mobileNetV2Channels(c.widthMult).join()) {
-    throw new CheckpointError('TSM_CHECKPOINT_SHAPE', `${file} holds a MobileNetV2 of width ${f.widthMult} but the model has width ${c.widthMult} (${from('widthMult')}); pass --width-mult ${f.widthMult}`);
+    throw wrong('TSM_CHECKPOINT_SHAPE', `${file} holds a MobileNetV2 of width ${f.widthMult} but the model has width ${c.widthMult} (${from('widthMult')}); pass widthMult: ${f.widthMult}`, 'widthMult');
   }
   const cin = f.modality === undefined ? undefined : channelsPerFrame(f.modality) * (f.newLength ?? 1);
   if (cin !== undefined && cin !== (c.modality === 'RGB' ? 3 : channelsPerFrame('Flow') * c.newLength)) {
-    throw new CheckpointError(
+    throw wrong(
       'TSM_CHECKPOINT_SHAPE',
       `${file}: the first conv takes ${cin} channels (${f.modality}${f.modality === 'Flow' ? `, new_length ${String(f.newLength)}` : ''}) but the model is ${c.modality}${c.modality === 'Flow' ? ` with new_length ${c.newLength}` : ''} (${from('modality')})`,
     );
   }
   if (f.isShift !== c.isShift) {
-    throw new CheckpointError(
+    throw wrong(
       'TSM_CHECKPOINT_ARCH',
       f.isShift
-        ? `${file} has temporal-shift weights (e.g. ${f.shiftKey}) but the model has no shift (${from('isShift')}); pass --shift`
-        : `${file} has no temporal-shift weights (no "*.net.*" keys) but the model shifts (${from('isShift')}); pass --no-shift`,
+        ? `${file} has temporal-shift weights (e.g. ${f.shiftKey}) but the model has no shift (${from('isShift')}); pass isShift: true`
+        : `${file} has no temporal-shift weights (no "*.net.*" keys) but the model shifts (${from('isShift')}); pass isShift: false`,
+      'isShift',
     );
   }
   if (f.isShift && f.family === 'resnet' && f.shiftPlace !== c.shiftPlace) {
-    throw new CheckpointError('TSM_CHECKPOINT_ARCH', `${file} shifts at "${f.shiftPlace}" (e.g. ${f.shiftKey}) but the model shifts at "${c.shiftPlace}" (${from('shiftPlace')}); pass --shift-place ${f.shiftPlace}`);
+    throw wrong('TSM_CHECKPOINT_ARCH', `${file} shifts at "${f.shiftPlace}" (e.g. ${f.shiftKey}) but the model shifts at "${c.shiftPlace}" (${from('shiftPlace')}); pass shiftPlace: '${f.shiftPlace}'`, 'shiftPlace');
   }
   if (f.nonLocal !== c.nonLocal) {
-    throw new CheckpointError('TSM_CHECKPOINT_ARCH', `${file} ${f.nonLocal ? 'has' : 'has no'} non-local blocks (".nl." keys) but the model ${c.nonLocal ? 'has' : 'has none'} (${from('nonLocal')}); ${f.nonLocal ? 'pass --non-local' : 'drop --non-local'}`);
+    // a model given non-local blocks by the options needs only leave that option out
+    const fix = f.nonLocal ? 'pass nonLocal: true' : sources.nonLocal === 'option' ? 'leave out nonLocal' : 'pass nonLocal: false';
+    throw wrong('TSM_CHECKPOINT_ARCH', `${file} ${f.nonLocal ? 'has' : 'has no'} non-local blocks (".nl." keys) but the model ${c.nonLocal ? 'has' : 'has none'} (${from('nonLocal')}); ${fix}`, 'nonLocal');
   }
   if (f.temporalPool !== c.temporalPool && f.family === 'resnet') {
     // keys without "layer2.net." can still come from a temporal-pool model saved by other code: only insist when
     // the weights do show the pooling wrapper
     if (f.temporalPool) {
-      throw new CheckpointError('TSM_CHECKPOINT_ARCH', `${file} was saved with temporal pooling (keys "base_model.layer2.net.*") but the model has none (${from('temporalPool')}); pass --temporal-pool`);
+      throw wrong('TSM_CHECKPOINT_ARCH', `${file} was saved with temporal pooling (keys "base_model.layer2.net.*") but the model has none (${from('temporalPool')}); pass temporalPool: true`, 'temporalPool');
     }
   }
 }

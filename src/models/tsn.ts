@@ -115,7 +115,7 @@ export function resolveTsnOptions(o: TsnOptions): TsnConfig {
 /** The options an online (uni-directional) shift cannot go with. @throws {UsageError} naming the conflict */
 function checkOnlineShift(cfg: TsnConfig): void {
   const family = ARCHS[cfg.baseModel].family;
-  if (!cfg.isShift) throw new UsageError("shift_mode 'online' needs is_shift (pass --shift with --online-shift)");
+  if (!cfg.isShift) throw new UsageError("shift_mode 'online' needs is_shift (pass isShift: true with shiftMode: 'online')", { options: ['isShift', 'shiftMode'] });
   if (family === 'bninception') throw new UsageError(`shift_mode 'online' is implemented for ResNet and MobileNetV2 backbones, got ${cfg.baseModel}`);
   if (cfg.temporalPool) throw new UsageError("shift_mode 'online' cannot go with temporal_pool: pooling over time mixes in the next frame");
   if (cfg.nonLocal) throw new UsageError("shift_mode 'online' cannot go with non_local: non-local blocks attend to every frame of the clip");

@@ -27,7 +27,7 @@ export interface CalibrationPreprocessing {
 
 /** Options of {@link openCalibrationSet}. */
 export interface CalibrationSetOptions {
-  /** `--calibration PATH`. */
+  /** The calibration clips: a dataset folder, a folder of videos, a folder of frame folders, or one video. */
   readonly path: string;
   /** Clips to use, spread evenly over the source. @default 32 */
   readonly clips?: number;
@@ -53,10 +53,13 @@ export interface CalibrationSet {
   read(): AsyncGenerator<CalibrationItem, void, undefined>;
 }
 
-/** Default of `--calibration-clips`. */
+/** Default of `calibrationClips`. */
 export const DEFAULT_CALIBRATION_CLIPS = 32;
 
 const IMAGE = /\.(?:jpe?g|png|bmp|webp)$/i;
+
+/** The path's errors name it as the quantiser's option, `calibration`. */
+const CALIBRATION = { options: ['calibration'] } as const;
 
 /** `count` positions spread evenly over `total` (all of them when `count >= total`). */
 export function spread(total: number, count: number): number[] {
@@ -65,7 +68,7 @@ export function spread(total: number, count: number): number[] {
 }
 
 /**
- * Checks `--calibration PATH` and lists the clips it will give. Node only.
+ * Checks the calibration path and lists the clips it will give. Node only.
  * @throws {UsageError} when the path does not exist, holds no clips, or the preprocessing is not square RGB
  * @example
  * const set = await openCalibrationSet({ path: 'data/synthetic', clips: 32, segments: 8, preprocessing: info });
@@ -74,7 +77,7 @@ export function spread(total: number, count: number): number[] {
 export async function openCalibrationSet(opts: CalibrationSetOptions): Promise<CalibrationSet> {
   const path = resolve(opts.path);
   const count = opts.clips ?? DEFAULT_CALIBRATION_CLIPS;
-  if (!Number.isInteger(count) || count < 1) throw UsageError.expected('--calibration-clips', 'a positive integer', count);
+  if (!Number.isInteger(count) || count < 1) throw UsageError.expected('clips', 'a positive integer', count);
   const [h, w] = opts.preprocessing.inputSize;
   if (h !== w) throw new UsageError(`calibration needs a square model input, this model takes ${h}x${w}`);
   const input: ModelInput = {
@@ -93,10 +96,10 @@ export async function openCalibrationSet(opts: CalibrationSetOptions): Promise<C
   };
 
   const st = await stat(path).catch(() => undefined);
-  if (!st) throw new UsageError(`--calibration ${opts.path}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`);
+  if (!st) throw new UsageError(`calibration ${opts.path}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`, CALIBRATION);
   if (st.isFile()) {
     if (!VIDEO_EXTENSIONS.includes(extname(path).toLowerCase())) {
-      throw new UsageError(`--calibration ${opts.path}: not a video file (${VIDEO_EXTENSIONS.join(', ')}) nor a folder`);
+      throw new UsageError(`calibration ${opts.path}: not a video file (${VIDEO_EXTENSIONS.join(', ')}) nor a folder`, CALIBRATION);
     }
     return fromInputs([path], `video ${basename(path)}`);
   }
@@ -104,7 +107,7 @@ export async function openCalibrationSet(opts: CalibrationSetOptions): Promise<C
   if (existsSync(join(path, DATASET_MANIFEST))) {
     const ds = datasetFromManifest(path);
     if (ds.modality !== 'RGB') {
-      throw new UsageError(`--calibration ${opts.path}: dataset ${ds.name} holds ${ds.modality} frames, the model takes RGB frames`);
+      throw new UsageError(`calibration ${opts.path}: dataset ${ds.name} holds ${ds.modality} frames, the model takes RGB frames`, CALIBRATION);
     }
     // the training list, so the clips a model is tested on stay unseen; a set without one falls back to its validation list
     let list = ds.trainList;
@@ -113,7 +116,7 @@ export async function openCalibrationSet(opts: CalibrationSetOptions): Promise<C
       list = ds.valList;
       records = readListFile(list);
     }
-    if (records.length === 0) throw new UsageError(`--calibration ${opts.path}: dataset ${ds.name} lists no clips (${ds.trainList} and ${ds.valList} are empty or missing)`);
+    if (records.length === 0) throw new UsageError(`calibration ${opts.path}: dataset ${ds.name} lists no clips (${ds.trainList} and ${ds.valList} are empty or missing)`, CALIBRATION);
     const picked = spread(records.length, count).map((i) => records[i]);
     const set = await TSNDataSet.open({
       rootPath: ds.rootPath,
@@ -155,7 +158,8 @@ export async function openCalibrationSet(opts: CalibrationSetOptions): Promise<C
   }
   if (videos.length + folders.length === 0) {
     throw new UsageError(
-      `--calibration ${opts.path}: the folder holds no ${DATASET_MANIFEST}, no video files (${VIDEO_EXTENSIONS.join(', ')}) and no frame folders; nothing to calibrate on`,
+      `calibration ${opts.path}: the folder holds no ${DATASET_MANIFEST}, no video files (${VIDEO_EXTENSIONS.join(', ')}) and no frame folders; nothing to calibrate on`,
+      CALIBRATION,
     );
   }
   const what = [videos.length ? `${videos.length} videos` : '', folders.length ? `${folders.length} frame folders` : ''].filter(Boolean).join(' and ');

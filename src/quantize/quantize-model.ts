@@ -50,7 +50,7 @@ export interface QuantizeModelInfo {
 /** Options of {@link quantizeGraph}. */
 export interface QuantizeOptions {
   readonly precision: Exclude<Precision, 'float32'>;
-  /** int8 only: `--calibration PATH` (see {@link openCalibrationSet}). */
+  /** int8 only: the calibration clips (see {@link openCalibrationSet}). */
   readonly calibration?: string;
   /** int8 only: clips to calibrate on. @default 32 */
   readonly calibrationClips?: number;
@@ -87,27 +87,30 @@ export interface QuantizedGraph {
   readonly clamped?: number;
 }
 
-/** Checks the quantisation options before anything slow happens. @throws {UsageError} naming the flag */
+/** Checks the quantisation options before anything slow happens. @throws {UsageError} naming the option */
 export function checkQuantizeOptions(opts: QuantizeOptions): void {
   if (!(opts.precision in PRECISIONS) || opts.precision === ('float32' as string)) {
-    throw new UsageError(`unsupported --quantize ${JSON.stringify(opts.precision)}; must be one of [int8, fp16]`);
+    throw UsageError.expected('precision', 'one of int8, float16', opts.precision);
   }
   if (opts.precision === 'int8') {
-    if (opts.calibration === undefined) throw new UsageError('--quantize int8 needs --calibration PATH: a dataset folder, a folder of videos, or a folder of frame folders');
+    if (opts.calibration === undefined) {
+      throw new UsageError(`precision: 'int8' needs calibration: PATH (a dataset folder, a folder of videos, or a folder of frame folders)`, { options: ['precision', 'calibration'] });
+    }
     if (opts.method !== undefined && !(opts.method in CALIBRATION_METHODS)) {
-      throw UsageError.expected('--calibration-method', `one of ${Object.keys(CALIBRATION_METHODS).join(', ')}`, opts.method);
+      throw UsageError.expected('method', `one of ${Object.keys(CALIBRATION_METHODS).join(', ')}`, opts.method);
     }
     if (opts.activationType !== undefined && !(opts.activationType in ACTIVATION_TYPES)) {
-      throw UsageError.expected('activation type', `one of ${Object.keys(ACTIVATION_TYPES).join(', ')}`, opts.activationType);
+      throw UsageError.expected('activationType', `one of ${Object.keys(ACTIVATION_TYPES).join(', ')}`, opts.activationType);
     }
-    for (const l of opts.keepFloat ?? []) if (!(l in FLOAT_LAYERS)) throw UsageError.expected('--keep-float', `a list of ${Object.keys(FLOAT_LAYERS).join(', ')}`, l);
+    for (const l of opts.keepFloat ?? []) if (!(l in FLOAT_LAYERS)) throw UsageError.expected('keepFloat', `a list of ${Object.keys(FLOAT_LAYERS).join(', ')}`, l);
   } else {
-    const flags = { calibration: '--calibration', calibrationClips: '--calibration-clips', method: '--calibration-method', activationType: 'activationType', keepFloat: '--keep-float' } as const;
-    const extra = (Object.keys(flags) as (keyof typeof flags)[]).filter((k) => opts[k] !== undefined);
-    if (extra.length > 0) throw new UsageError(`--quantize fp16 needs no calibration; drop ${extra.map((k) => flags[k]).join(', ')}`);
+    const extra = (['calibration', 'calibrationClips', 'method', 'activationType', 'keepFloat'] as const).filter((k) => opts[k] !== undefined);
+    if (extra.length > 0) {
+      throw new UsageError(`precision: 'float16' is not calibrated; drop ${extra.join(', ')}`, { options: ['precision', ...extra] });
+    }
   }
   if (opts.calibrationClips !== undefined && (!Number.isInteger(opts.calibrationClips) || opts.calibrationClips < 1)) {
-    throw UsageError.expected('--calibration-clips', 'a positive integer', opts.calibrationClips);
+    throw UsageError.expected('calibrationClips', 'a positive integer', opts.calibrationClips);
   }
 }
 

@@ -25,7 +25,7 @@ export interface SessionSettings {
 /** The sampling and normalisation an exported clip graph records, as `src/data` and `src/evaluate` take them. */
 function modelInputOf(info: DeployInfo, meta: Readonly<Record<string, string>>, name: string): ModelInput {
   const [h, w] = info.inputSize;
-  if (h !== w) throw new UsageError(`${name}: a clip model with a ${h}x${w} input is not supported; export it with a square --input-size`);
+  if (h !== w) throw new UsageError(`${name}: a clip model with a ${h}x${w} input is not supported; export it with a square input (tsm export --input-size)`);
   const modality = (meta.modality ?? 'RGB') as Modality;
   if (!Object.hasOwn(MODALITIES, modality)) throw UsageError.expected(`model metadata "modality" of ${name}`, `one of ${Object.keys(MODALITIES).join(', ')}`, modality);
   const newLength = Number(meta.new_length ?? 1);

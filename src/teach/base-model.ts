@@ -38,7 +38,7 @@ export interface ReadBaseModelOptions {
 /** The error for bytes that are not an online model, naming the file and how to make one. */
 function notOnline(source: string, what: string, cause?: unknown): UsageError {
   return new UsageError(
-    `${source} is not an online TSM model: ${what}. Teaching starts from an online model: the default one, an exported online .onnx (tsm export --online) or a TSM-MobileNetV2 .pth trained with --online-shift`,
+    `${source} is not an online TSM model: ${what}. Teaching starts from an online model: the default one, an exported online .onnx (tsm export --online) or a TSM-MobileNetV2 .pth trained with tsm train --online-shift`,
     cause === undefined ? undefined : { cause },
   );
 }

@@ -52,11 +52,11 @@ export async function lockRunFolders(dirs: readonly string[]): Promise<RunFolder
     const where = h.hostname === hostname() ? '' : ` on ${h.hostname}`;
     throw new LockError(
       `the run folder ${dirname(err.path)} is in use by another \`tsm train\` (pid ${h.pid}${where}, started ${new Date(h.started).toISOString()}); ` +
-        'wait for it to end or stop it, or give this run other folders (--root-model, --root-log, --suffix). ' +
-        'Once it has ended, --resume with its ckpt.pth.tar continues it',
+        'wait for it to end or stop it, or give this run other folders (rootModel, rootLog, suffix). ' +
+        'Once it has ended, pass its ckpt.pth.tar as resume to continue it',
       err.path,
       h,
-      { cause: err },
+      { cause: err, options: ['rootModel', 'rootLog', 'suffix', 'resume'] },
     );
   }
   return { release };

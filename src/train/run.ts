@@ -303,7 +303,7 @@ async function loadInitialWeights(model: TSN, o: TrainRunOptions, r: ResolvedRun
 async function resumeRun(model: TSN, trainer: Trainer, path: string, startEpoch: number | undefined, note: (m: string) => void): Promise<{ startEpoch: number; bestPrec1: number }> {
   const { stateDict, meta } = extractStateDict(await readPth(path));
   model.loadStateDict(stripPrefix(stateDict, 'module.'), { source: path });
-  if (meta.optimizer === undefined) throw new CheckpointError('TSM_CHECKPOINT_KEY_MISSING', `--resume ${path} has no "optimizer" entry; use --tune_from to start from its weights`);
+  if (meta.optimizer === undefined) throw new CheckpointError('TSM_CHECKPOINT_KEY_MISSING', `resume ${path} has no "optimizer" entry; use tuneFrom to start from its weights`, { options: ['resume', 'tuneFrom'] });
   trainer.loadOptimizerState(meta.optimizer, path);
   const epoch = startEpoch ?? meta.epoch ?? 0;
   note(`loaded checkpoint '${path}' (epoch ${epoch})`);

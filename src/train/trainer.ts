@@ -132,7 +132,7 @@ export class Trainer {
       opts.policies === 'single' ? singleGroup(model) : opts.policies === undefined || opts.policies === 'tsm' ? getOptimPolicies(model, { partialBn: opts.partialBn }) : opts.policies;
     this.optimizer = new SGD(groups, { lr: opts.lr, momentum: opts.momentum ?? 0.9, weightDecay: opts.weightDecay ?? 5e-4 });
     this.clip = opts.clipGradient === undefined ? 20 : opts.clipGradient;
-    if (this.clip !== null && !(this.clip > 0)) throw UsageError.expected('--clip-gradient', 'a positive number', this.clip);
+    if (this.clip !== null && !(this.clip > 0)) throw UsageError.expected('clipGradient', 'a positive number', this.clip);
   }
 
   /** The step runner for one batch shape (built on first use; the last batch may be smaller). */

@@ -72,8 +72,9 @@ export async function resolvePretrain(spec: string, arch: string, opts: ResolveW
   const weights = IMAGENET_WEIGHTS[arch];
   if (!weights) {
     throw new UsageError(
-      `no ImageNet weights for --arch ${arch}. --pretrain imagenet works with [${Object.keys(IMAGENET_WEIGHTS).join(', ')}]; ` +
-        'use --pretrain scratch or --pretrain PATH',
+      `no ImageNet weights for arch: '${arch}'; pretrain: 'imagenet' works with [${Object.keys(IMAGENET_WEIGHTS).join(', ')}]; ` +
+        "pass it 'scratch' or a weights PATH instead",
+      { options: ['arch', 'pretrain'] },
     );
   }
   const dest = join(resolve(opts.cacheDir ?? defaultCacheDir()), 'imagenet', weights.file);

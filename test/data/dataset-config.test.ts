@@ -29,7 +29,7 @@ test('resolveDataset takes the root from the option or TSM_DATA_ROOT and reads c
   assert.equal(cfg.imageTmpl, '{:05d}.jpg');
   const k = resolveDataset('kinetics', 'RGB', { rootPath: root });
   assert.equal(k.numClasses, 400);
-  assert.throws(() => resolveDataset('kinetics', 'RGB', { env: {} }), (e: unknown) => e instanceof UsageError && /--root-path/.test(e.message));
+  assert.throws(() => resolveDataset('kinetics', 'RGB', { env: {} }), (e: unknown) => e instanceof UsageError && /pass rootPath: DIR or set TSM_DATA_ROOT/.test(e.message));
   assert.throws(() => resolveDataset('kinetics', 'Flow', { rootPath: root }), /one of RGB/);
   assert.throws(() => resolveDataset('nope', 'RGB', { rootPath: root }), /Unsupported dataset: nope\. Must be one of \[ucf101, hmdb51, .*\] or a folder with a /);
 });

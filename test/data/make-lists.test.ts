@@ -26,7 +26,7 @@ test('kinetics: CSV rows to class/id folders, labels from the label map, missing
   assert.deepEqual(r.missing.val, [join(fr, 'abseiling/gone_000000_000010')]);
   await assert.rejects(
     makeLists('kinetics', { frames: fr, out: join(root, 'o2'), labels: join(root, 'map.txt'), train: join(root, 'val.csv'), val: join(root, 'nope.csv') }),
-    (e: unknown) => e instanceof UsageError && /--val .*nope\.csv does not exist/.test(e.message),
+    (e: unknown) => e instanceof UsageError && /^val .*nope\.csv does not exist/.test(e.message),
   );
 });
 

@@ -132,7 +132,7 @@ test('opset 18 exports run; labels must match the class count; bad opsets are us
   assertClose(await stepper.step(steps[0].input.data as Float32Array), steps[0].logits.data as Float32Array, { ...onlineTolerance(), what: 'opset 18' });
   await session.release();
   await assert.rejects(exportOnlineFixture({ labels: ['a', 'b'] }), /got 2 labels for a model with 27 classes/);
-  await assert.rejects(exportOnlineFixture({ opset: 11 }), (e: unknown) => e instanceof UsageError && /--opset/.test(e.message));
+  await assert.rejects(exportOnlineFixture({ opset: 11 }), (e: unknown) => e instanceof UsageError && /for opset but received 11/.test(e.message));
 });
 
 test('readLabelsFile drops trailing blanks and rejects empty files', async () => {

@@ -58,7 +58,7 @@ test('ffmpegFrames reads any ffmpeg input (as for a v4l2 camera) at the asked si
     for await (const _ of ffmpegFrames(['-f', 'lavfi', '-i', 'nosuchsource'], 32, 24, 'bad')) void _;
   }, /ffmpeg could not read bad/);
   assert.throws(() => openFrameSource(join(dir, 'missing.mp4')), (e: unknown) => e instanceof UsageError && /no such video file/.test(e.message));
-  assert.throws(() => openFrameSource('/dev/video97'), /no camera at \/dev\/video97; pass --input VIDEO_FILE/);
+  assert.throws(() => openFrameSource('/dev/video97'), /: input \/dev\/video97: no camera at \/dev\/video97; give a video file instead/);
 });
 
 test('recognizeFrames: the smoothed label follows the clip red -> green -> blue, every 2nd frame', async () => {

@@ -101,7 +101,7 @@ test('views are averaged per video (rst.reshape(B, num_crop, -1).mean(1)), then 
   assert.throws(() => averageViews(float32([5, 2]), 3), /\[B x 3 views, num_class\].*got \[5,2\]/);
   // (1 * a + 0.5 * b) / 2 of small binary fractions: exact
   assertWithin(combineScores([Float32Array.from([1, 2]), Float32Array.from([3, 4])], [1, 0.5]), [1.25, 2], 0, 'ensemble');
-  assert.throws(() => combineScores([new Float32Array(2)], [1, 2]), /2 coefficients \(--coeff\) for 1 models/);
+  assert.throws(() => combineScores([new Float32Array(2)], [1, 2]), /2 coefficients \(coeffs\) for 1 models/);
   const x = float32([2, 12, 4, 4]);
   assert.deepEqual(splitViews(x, 3).shape, [6, 4, 4, 4]);
   assert.equal(splitViews(x, 3).data, x.data, 'no copy');

@@ -104,8 +104,8 @@ for (const { protocol, crops, clips } of CASES) {
 
 test('resolveProtocol: defaults, and the combinations test_models.py cannot run', () => {
   assert.deepEqual(resolveProtocol({}), { testCrops: 1, fullRes: false, twiceSample: false, denseSample: false, softmax: false });
-  assert.throws(() => resolveProtocol({ testCrops: 4 as 3 }), /expected one of 1, 3, 5, 10 for --test-crops but received 4/);
-  assert.throws(() => resolveProtocol({ denseSample: true, twiceSample: true }), /cannot be combined/);
+  assert.throws(() => resolveProtocol({ testCrops: 4 as 3 }), /expected one of 1, 3, 5, 10 for testCrops but received 4/);
+  assert.throws(() => resolveProtocol({ denseSample: true, twiceSample: true }), /: denseSample and twiceSample cannot be combined/);
   assert.equal(viewsPerVideo({ testCrops: 10, denseSample: true }), 100);
   assert.equal(viewsPerVideo({ testCrops: 3, twiceSample: true }), 6);
 });

@@ -126,7 +126,7 @@ test('merging runs on the same videos makes an ensemble: sum(coeff * scores) / r
   assert.equal(ens.meta.run.kind, 'ensemble');
   assert.equal(ens.meta.runId, runIdOf(ens.meta.run));
   assert.deepEqual(ens.meta.videos, a.meta.videos);
-  assert.throws(() => mergeScoreSets([a, b], { coeff: [1] }), /1 coefficients \(--coeff\) for 2 runs/);
+  assert.throws(() => mergeScoreSets([a, b], { coeff: [1] }), /1 coefficients \(coeff\) for 2 runs/);
   const relabelled = wholeRun('c.pth', 0, [2, 2, 2, 2, 2, 2, 2]);
   assert.throws(() => mergeScoreSets([a, relabelled]), /video 0 is v0 \(label 2\) in one and v0 \(label 0\) in the other/);
   assert.throws(() => mergeScoreSets([]), /nothing to merge/);

@@ -93,7 +93,10 @@ test('resolveTsnConfig: options beat the file name, the file name beats the chec
   assert.match(s.notes.join('\n'), /using the original's default 8/);
   assert.throws(() => resolveTsnConfig({ path: 'model_best.pth' }), (e: unknown) => {
     assert.ok(e instanceof UsageError);
-    assert.match(e.message, /missing arch \(pass --arch.*num_class \(pass --num-class N.*num_segments \(pass --segments T\)/);
+    // a library call names the options, not the command line's flags
+    assert.match(e.message, /missing the backbone \(pass arch, one of .*num_class \(pass numClass: N.*num_segments \(pass numSegments: T\)/);
+    assert.doesNotMatch(e.message, /--/);
+    assert.deepEqual(e.options, ['arch', 'numClass', 'numSegments']);
     return true;
   });
 });

@@ -55,22 +55,23 @@ for (const name of ['tsm_mobilenetv2', 'tsm_resnet50'] as const) {
 test('loading a fixture checkpoint as another arch, class count or shift layout names what was expected and found', async () => {
   const ckpt = fixturePath('tsm_resnet50.pth');
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ arch: 'mobilenetv2' }, /holds a resnet50 but the model is mobilenetv2 \(from --arch\)/],
+    [{ arch: 'mobilenetv2' }, /holds a resnet50 but the model is mobilenetv2 \(from the options\); pass arch: 'resnet50'$/],
     [{ arch: 'resnet101' }, /holds a resnet50 but the model is resnet101/],
-    [{ numClass: 400 }, /has 10 classes .* but num_class is 400 \(from --num-class\)/],
-    [{ isShift: false }, /has temporal-shift weights \(e\.g\. base_model\.layer1\.0\.conv1\.net\.weight\) but the model has no shift/],
-    [{ shiftPlace: 'block' }, /shifts at "blockres" .* but the model shifts at "block"/],
-    [{ nonLocal: true }, /has no non-local blocks/],
+    [{ numClass: 400 }, /has 10 classes .* but num_class is 400 \(from the options\); pass numClass: 10$/],
+    [{ isShift: false }, /has temporal-shift weights \(e\.g\. base_model\.layer1\.0\.conv1\.net\.weight\) but the model has no shift \(from the options\); pass isShift: true$/],
+    [{ shiftPlace: 'block' }, /shifts at "blockres" .* but the model shifts at "block" \(from the options\); pass shiftPlace: 'blockres'$/],
+    [{ nonLocal: true }, /has no non-local blocks .*\(from the options\); leave out nonLocal$/],
     [{ modality: 'Flow' }, /first conv takes 3 channels \(RGB\) but the model is Flow with new_length 5/],
   ];
   for (const [overrides, re] of cases) {
     await assert.rejects(loadTsnCheckpoint(ckpt, { numSegments: 8, ...overrides }), (e: unknown) => {
       assert.ok(e instanceof CheckpointError, `${JSON.stringify(overrides)}: ${String(e)}`);
       assert.match(e.message, re);
+      assert.doesNotMatch(e.message, / --[a-z]/, 'a library call names options, not flags');
       return true;
     });
   }
-  await assert.rejects(loadTsnCheckpoint(ckpt, {}), /missing num_segments \(pass --segments T\)/);
+  await assert.rejects(loadTsnCheckpoint(ckpt, {}), /missing num_segments \(pass numSegments: T\)/);
 });
 
 test('tsm infer runs a fixture checkpoint end to end', async () => {

@@ -31,7 +31,7 @@ test('a width-0.5 TSM-MobileNetV2 has the original shapes, and its state dict sa
   assert.equal(resolved.sources.widthMult, 'checkpoint');
   assert.throws(
     () => resolveTsnConfig({ path: 'model.pth', overrides: { numSegments: 8, widthMult: 1 }, stateDict: sd }),
-    (e: unknown) => e instanceof CheckpointError && /width 0\.5 but the model has width 1 \(from --width-mult\); pass --width-mult 0\.5/.test(e.message),
+    (e: unknown) => e instanceof CheckpointError && /width 0\.5 but the model has width 1 \(from the options\); pass widthMult: 0\.5$/.test(e.message),
   );
   assert.throws(() => new TSN({ numClass: 8, numSegments: 8, baseModel: 'resnet18', widthMult: 0.5 }), /MobileNetV2 only, got 0\.5 for resnet18/);
 });
