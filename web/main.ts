@@ -17,6 +17,7 @@ import {
 } from 'temporal-shift/web';
 import { startCamera, startFile } from './source.js';
 import { type DemoState, LABEL_RUNS_KEPT } from './state.js';
+import { renderTop5 } from './top5-list.js';
 
 declare global {
   interface Window {
@@ -57,23 +58,7 @@ function showProgress(e: ModelProgress): void {
 /** Draws the label, top-5 bars and timings. */
 function render(): void {
   $('label').textContent = state.label ?? '—';
-  $('top5').replaceChildren(
-    ...state.top.map((t) => {
-      const li = document.createElement('li');
-      const name = document.createElement('span');
-      name.textContent = t.label;
-      const score = document.createElement('span');
-      score.className = 'score';
-      score.textContent = `${(t.score * 100).toFixed(1)}%`;
-      const bar = document.createElement('div');
-      bar.className = 'bar';
-      const fill = document.createElement('div');
-      fill.style.width = `${(t.score * 100).toFixed(1)}%`;
-      bar.append(fill);
-      li.append(name, score, bar);
-      return li;
-    }),
-  );
+  renderTop5($('top5'), state.top);
   $('fps').textContent = state.fps.toFixed(1);
   $('model-ms').textContent = `${state.modelMs.toFixed(1)} ms`;
   $('total-ms').textContent = `${state.totalMs.toFixed(1)} ms`;

@@ -9,6 +9,7 @@ import { type ActionTeacher, type FramePrediction, type OnlineRecognizer, type T
 import { startCamera, startFile } from './source.js';
 import { clearTeaching, loadTeaching, saveTeaching } from './teach-store.js';
 import type { TeachPageState } from './teach-state.js';
+import { renderTop5 } from './top5-list.js';
 
 declare global {
   interface Window {
@@ -169,23 +170,7 @@ function renderPrediction(p: FramePrediction): void {
   state.label = p.label;
   state.top = p.top.map((t) => ({ label: t.label, score: t.score }));
   $('label').textContent = p.label;
-  $('top5').replaceChildren(
-    ...state.top.map((t) => {
-      const li = document.createElement('li');
-      const name = document.createElement('span');
-      name.textContent = t.label;
-      const score = document.createElement('span');
-      score.className = 'score';
-      score.textContent = `${(t.score * 100).toFixed(1)}%`;
-      const bar = document.createElement('div');
-      bar.className = 'bar';
-      const fill = document.createElement('div');
-      fill.style.width = `${(t.score * 100).toFixed(1)}%`;
-      bar.append(fill);
-      li.append(name, score, bar);
-      return li;
-    }),
-  );
+  renderTop5($('top5'), state.top);
 }
 
 /** (Re)starts live recognition with the taught model on the camera (or the video being played). */

@@ -9,6 +9,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import type { EpochStats } from './trainer.js';
 
 /** One line of `log.jsonl`. `time` is when the record was written (ISO 8601). */
 export type LogRecord =
@@ -25,18 +26,7 @@ export type LogRecord =
       readonly ms: number;
       readonly time?: string;
     }
-  | {
-      readonly type: 'epoch';
-      readonly epoch: number;
-      readonly lr: number;
-      readonly loss: number;
-      readonly top1: number;
-      readonly top5: number;
-      readonly batches: number;
-      readonly samples: number;
-      readonly ms: number;
-      readonly time?: string;
-    }
+  | ({ readonly type: 'epoch'; readonly epoch: number; readonly time?: string } & EpochStats)
   | { readonly type: 'val'; readonly epoch: number; readonly loss: number; readonly top1: number; readonly top5: number; readonly time?: string };
 
 /** File names inside the log folder. */
