@@ -2,7 +2,8 @@
  * Teaching new actions in the browser: (1) the teacher's training step in headless Chromium (onnxruntime-web,
  * wasm, 2 threads, in a Web Worker as the teacher runs it; also on the page's main thread) against the same step
  * graph in onnxruntime-node (2 threads; as it runs by default, without its NCHWc layout transformer, and at
- * optimization level basic), with onnxruntime's profiler on both sides summed per op type; (2) the time to reach
+ * optimization level basic), each also without the teacher's rewrite for wasm (`teachStepGraph`) by turns, with
+ * onnxruntime's profiler on both sides summed per op type; (2) the time to reach
  * 90% held-out top-1 on the task of test/web/teach.test.ts (3 motions the base model never saw, 6 clips each,
  * held-out clips of the same scene), training with the teacher's defaults for a growing number of epochs.
  *
@@ -86,8 +87,9 @@ const dir = mkdtempSync(join(tmpdir(), 'tsm-bench-teach-'));
 try {
   const baseBytes = new Uint8Array(readFileSync(BASE));
   // the Node settings by turns, so a load that comes and goes falls on all of them alike
-  const nodeTimes = await compareStepCases(baseBytes, NODE_SETTINGS.map((s) => ({ c: STEP, open: openNode(s) })), RUNS);
+  const nodeTimes = await compareStepCases(baseBytes, [...NODE_SETTINGS.map((s) => ({ c: STEP, open: openNode(s) })), { c: { ...STEP, untuned: true }, open: openNode(NODE_SETTINGS[0]) }], RUNS);
   const node = nodeTimes[0];
+  const nodeUntuned = nodeTimes[NODE_SETTINGS.length];
   const nodeProfile = await profileNode(baseBytes, NODE_SETTINGS[0]);
   const noNchwcProfile = await profileNode(baseBytes, NODE_SETTINGS[1]);
   const demo = demoConfig({ model: BASE, port: 0, outDir: join(dir, 'dist') });
@@ -99,9 +101,10 @@ try {
     const page = await chrome.newPage();
     await page.goto(server.resolvedUrls?.local[0] ?? '');
     await page.waitForFunction('window.tsmTeachTest !== undefined', undefined, { timeout: 60_000 });
-    const inWorker = await page.evaluate(([c, n]) => window.tsmTeachTest.timeStepCaseInWorker('/model.onnx', [{ c }], n), [STEP, RUNS] as const);
+    // the teacher's step and the same without its wasm rewrite (clipAsMinMax), by turns in one worker
+    const inWorker = await page.evaluate(([c, n]) => window.tsmTeachTest.timeStepCaseInWorker('/model.onnx', [{ c }, { c: { ...c, untuned: true } }], n), [STEP, RUNS] as const);
     if ('error' in inWorker) throw new Error(inWorker.error);
-    const web = inWorker.times[0];
+    const [web, webUntuned] = inWorker.times;
     const mainThread = await page.evaluate(([c, n]) => window.tsmTeachTest.timeStepCase('/model.onnx', c, n), [STEP, RUNS] as const);
     const profiled = await page.evaluate(([c, n]) => window.tsmTeachTest.timeStepCaseInWorker('/model.onnx', [{ c }], n, true), [STEP, PROFILED - 2] as const);
     if ('error' in profiled) throw new Error(profiled.error);
@@ -111,6 +114,7 @@ try {
     console.log(`teacher step (features.8.., 1x1 convs and classifier; 6 clips x 8 frames at 64x64, loss per frame; ${node.nodes} nodes), median of ${RUNS}:`);
     NODE_SETTINGS.forEach((s, i) => console.log(`  onnxruntime-node ${THREADS} threads, ${s.name}: ${nodeTimes[i].medianMs.toFixed(1)} ms`));
     console.log(`  onnxruntime-web wasm ${THREADS} threads in a worker: ${web.medianMs.toFixed(1)} ms (${ratio.toFixed(2)}x Node's default, ${(web.medianMs / nodeTimes[1].medianMs).toFixed(2)}x without NCHWc, ${(web.medianMs / nodeTimes[2].medianMs).toFixed(2)}x at level basic)`);
+    console.log(`  without the teacher's rewrite for wasm (Clip as Max/Min), by turns with it: page ${webUntuned.medianMs.toFixed(1)} ms, Node ${nodeUntuned.medianMs.toFixed(1)} ms`);
     console.log(`  onnxruntime-web wasm ${THREADS} threads on the page's main thread: ${mainThread.medianMs.toFixed(1)} ms; ${threading}`);
     const table = opTable(
       [
@@ -152,7 +156,7 @@ try {
       ],
       notes: [
         `started at load average ${load.toFixed(2)}; ${version}`,
-        `page/node step ratio ${ratio.toFixed(2)} (target <= 3); node without NCHWc ${nodeTimes[1].medianMs.toFixed(1)} ms (page ${(web.medianMs / nodeTimes[1].medianMs).toFixed(2)}x), node at level basic ${nodeTimes[2].medianMs.toFixed(1)} ms; page main thread ${mainThread.medianMs.toFixed(1)} ms`,
+        `page/node step ratio ${ratio.toFixed(2)} (target <= 3); without the wasm rewrite (by turns) page ${webUntuned.medianMs.toFixed(1)} ms, node ${nodeUntuned.medianMs.toFixed(1)} ms; node without NCHWc ${nodeTimes[1].medianMs.toFixed(1)} ms (page ${(web.medianMs / nodeTimes[1].medianMs).toFixed(2)}x), node at level basic ${nodeTimes[2].medianMs.toFixed(1)} ms; page main thread ${mainThread.medianMs.toFixed(1)} ms`,
         threading,
         `best kernel time per step: node ${nodeProfile.bestKernelMs.toFixed(1)} ms (${top(nodeProfile)}), node without NCHWc ${noNchwcProfile.bestKernelMs.toFixed(1)} ms (${top(noNchwcProfile)}), page ${webProfile.bestKernelMs.toFixed(1)} ms (${top(webProfile)})`,
         ...runs.map((r) => `${r.epochs} epochs: ${r.seconds.toFixed(1)} s, top-1 ${(100 * r.top1).toFixed(1)}%`),

@@ -38,3 +38,4 @@ export {
   withNewClassifier,
 } from './trainer.js';
 export { type TaughtPthOptions, taughtOnnx, taughtPth } from './export.js';
+export { clipAsMinMax, teachStepGraph } from './step-formulation.js';

@@ -20,6 +20,7 @@ import { SGD } from '../train/sgd.js';
 import { applyStepOutputs, buildTrainStepGraph, stepFeeds } from '../train/step-graph.js';
 import { CLASSIFIER_ONLY, OnlineClipNet, buildPrefixGraph, featureShape, freezeForTeaching } from './clip-net.js';
 import { type AugmentOptions, type StoredClip, type ViewSpec, centerView, randomView, renderView } from './clips.js';
+import { teachStepGraph } from './step-formulation.js';
 
 /** A session of some onnxruntime: feeds and fetches by value name, host tensors in and out. */
 export interface TeachSession {
@@ -277,7 +278,7 @@ export async function teachModel(
   const params = net.trainableParameters().filter((p) => o.layers === 'all' || pointwise(p));
   const sgd = new SGD([{ name: 'teach', params, lrMult: 1, decayMult: 1 }], { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
   const built = buildTrainStepGraph(net, sgd, { inputShape: [B * T, fc, fh, fw], batch: perFrame ? B * T : B, clipGradNorm: 20, frozenAsConstants: true, pointwiseAsGemm: true });
-  const step = await open(encodeOnnx(built.graph), 'teach step');
+  const step = await open(encodeOnnx(teachStepGraph(built.graph)), 'teach step');
   const history: TeachEpoch[] = [];
   const stepTimes: number[] = [];
   try {
