@@ -14,7 +14,7 @@ import { addSnakeAliases, mergeSnakeAliases } from './data-common.js';
 import { checkOutputPath } from '../../util/output-path.js';
 import type { RegisterCommand } from './index.js';
 import { type RawFlags, addModelFlagAliases, addModelFlags, intFlag, parseModelFlags, strFlag } from './model-flags.js';
-import { aliasOptions } from '../option-flags.js';
+import { aliasOptions, flagMessage } from '../option-flags.js';
 import { evaluationBar } from './test.js';
 import { describeWeightsEvent } from './weights.js';
 import { ZOO_DATASETS } from '../../zoo/index.js';
@@ -89,7 +89,7 @@ export function parsePredictFlags(inputs: readonly string[], raw: RawFlags): Pre
  * category file and the dataset root is known, that dataset's; else none, and predict() uses the model's own (a
  * checkpoint's recorded categories, a zoo dataset's shipped names) or `class <i>`.
  */
-function datasetLabels(opts: PredictCommandOptions, note: (m: string) => void): string[] | undefined {
+function datasetLabels(opts: PredictCommandOptions, note: (m: string) => void, describe: (err: TsmError) => string): string[] | undefined {
   const named = opts.dataset ?? parseCheckpointName(opts.weights).dataset;
   if (!named) return undefined;
   try {
@@ -101,7 +101,7 @@ function datasetLabels(opts: PredictCommandOptions, note: (m: string) => void): 
     if (opts.dataset !== undefined) throw err;
     // a zoo dataset's names ship with the package (predict() finds them from the file name)
     if (err instanceof TsmError && named in DATASETS && !Object.hasOwn(ZOO_DATASETS, named)) {
-      note(`no class names: ${err.message}; pass --labels FILE or --dataset with --root-path`);
+      note(`no class names: ${describe(err)}; pass --labels FILE or --dataset with --root-path`);
     }
     return undefined;
   }
@@ -114,12 +114,15 @@ export function formatPredictions(predictions: readonly Prediction[]): string {
     .join('\n');
 }
 
-/** Runs `tsm predict` with parsed options. */
-export async function runPredict(opts: PredictCommandOptions): Promise<void> {
+/**
+ * Runs `tsm predict` with parsed options.
+ * @param describe how a library error reads on this command line (its options as flags)
+ */
+export async function runPredict(opts: PredictCommandOptions, describe: (err: TsmError) => string = (err) => err.message): Promise<void> {
   if (opts.output !== undefined) await checkOutputPath(opts.output, { kind: 'folder', flag: '--output' });
   const note = (m: string): void => void process.stderr.write(`note: ${m}\n`);
   const warn = (m: string): void => void process.stderr.write(`warning: ${m}\n`);
-  const labels = opts.labels ?? datasetLabels(opts, note);
+  const labels = opts.labels ?? datasetLabels(opts, note, describe);
   const labelsSource =
     opts.labelsFile !== undefined ? `--labels ${opts.labelsFile}` : opts.labels === undefined && opts.dataset !== undefined ? `the categories of --dataset ${opts.dataset}` : undefined;
   const bar = evaluationBar('predicting', false);
@@ -184,6 +187,6 @@ export const registerPredict: RegisterCommand = (program: Command) => {
   aliasOptions(cmd, { numSegments: '--test-segments' });
   addSnakeAliases(cmd, ['top-k <k>', 'root-path <dir>', 'test-segments <n>', 'test-crops <n>', 'full-res', 'twice-sample', 'dense-sample', 'input-size <n>', 'batch-size <n>']);
   cmd.action(async (inputs: string[], flags: RawFlags) => {
-    await runPredict(parsePredictFlags(inputs, flags));
+    await runPredict(parsePredictFlags(inputs, flags), (err) => flagMessage(err.message, err.options, cmd));
   });
 };
