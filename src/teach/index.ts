@@ -31,6 +31,8 @@ export {
   type TeachOptions,
   type TeachProgress,
   type TeachSession,
+  type TeachStep,
+  buildTeachStep,
   checkClips,
   cloneModel,
   resolveTeachOptions,

@@ -11,13 +11,13 @@
 import { mixSeed, mulberry32, mulberry32Normal } from '../data/random.js';
 import { type FramePreprocessing } from '../deploy/metadata.js';
 import { TsmError, UsageError } from '../errors.js';
-import { encodeOnnx } from '../graph/index.js';
+import { type Graph, encodeOnnx } from '../graph/index.js';
 import { OnlineMobileNetV2 } from '../models/online-mobilenet-v2.js';
 import type { Parameter } from '../nn/index.js';
 import { type HostTensor, float32, hostTensor, numel } from '../tensor/index.js';
 import { positiveInt } from '../util/check.js';
 import { SGD } from '../train/sgd.js';
-import { applyStepOutputs, buildTrainStepGraph, stepFeeds } from '../train/step-graph.js';
+import { type TrainStepGraph, applyStepOutputs, buildTrainStepGraph, stepFeeds } from '../train/step-graph.js';
 import { CLASSIFIER_ONLY, OnlineClipNet, buildPrefixGraph, featureShape, freezeForTeaching } from './clip-net.js';
 import { type AugmentOptions, type StoredClip, type ViewSpec, centerView, randomView, renderView } from './clips.js';
 import { teachStepGraph } from './step-formulation.js';
@@ -203,6 +203,34 @@ function shuffle<T>(xs: T[], random: () => number): T[] {
   return xs;
 }
 
+/** What {@link buildTeachStep} returns: the optimizer, the step graph's bookkeeping, and the graph to run. */
+export interface TeachStep {
+  readonly sgd: SGD;
+  readonly built: TrainStepGraph;
+  /** `built.graph` with the teacher's rewrites for onnxruntime-web ({@link teachStepGraph}). */
+  readonly graph: Graph;
+}
+
+/**
+ * The teacher's training step: SGD over the parameters `layers` picks (the 1x1 convolutions and the classifier,
+ * or every trainable one), the frozen weights baked in as constants, 1x1 convolutions as Gemm, gradient clipping
+ * at 20, and the rewrites for onnxruntime-web.
+ * @param inputShape the step's input, `[B*T, C, H, W]` features of the frozen blocks (or frames)
+ * @param rows the length of the labels: clips (`B`) or frames (`B*T`, a loss per frame)
+ */
+export function buildTeachStep(
+  net: OnlineClipNet,
+  o: Pick<TeachOptions, 'layers' | 'lr' | 'momentum' | 'weightDecay'>,
+  inputShape: readonly number[],
+  rows: number,
+): TeachStep {
+  const pointwise = (p: Parameter): boolean => p.key.startsWith('classifier.') || (p.shape.length === 4 && p.shape[1] > 1 && p.shape[2] === 1 && p.shape[3] === 1);
+  const params = net.trainableParameters().filter((p) => o.layers === 'all' || pointwise(p));
+  const sgd = new SGD([{ name: 'teach', params, lrMult: 1, decayMult: 1 }], { lr: o.lr ?? TEACH_DEFAULTS.lr, momentum: o.momentum ?? TEACH_DEFAULTS.momentum, weightDecay: o.weightDecay ?? TEACH_DEFAULTS.weightDecay });
+  const built = buildTrainStepGraph(net, sgd, { inputShape, batch: rows, clipGradNorm: 20, frozenAsConstants: true, pointwiseAsGemm: true });
+  return { sgd, built, graph: teachStepGraph(built.graph) };
+}
+
 /**
  * Checks that every class has clips long enough.
  * @throws {UsageError} naming the class without clips, or the short clip
@@ -274,11 +302,8 @@ export async function teachModel(
   }
   const prepareMs = performance.now() - t0;
 
-  const pointwise = (p: Parameter): boolean => p.key.startsWith('classifier.') || (p.shape.length === 4 && p.shape[1] > 1 && p.shape[2] === 1 && p.shape[3] === 1);
-  const params = net.trainableParameters().filter((p) => o.layers === 'all' || pointwise(p));
-  const sgd = new SGD([{ name: 'teach', params, lrMult: 1, decayMult: 1 }], { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
-  const built = buildTrainStepGraph(net, sgd, { inputShape: [B * T, fc, fh, fw], batch: perFrame ? B * T : B, clipGradNorm: 20, frozenAsConstants: true, pointwiseAsGemm: true });
-  const step = await open(encodeOnnx(teachStepGraph(built.graph)), 'teach step');
+  const { sgd, built, graph } = buildTeachStep(net, o, [B * T, fc, fh, fw], perFrame ? B * T : B);
+  const step = await open(encodeOnnx(graph), 'teach step');
   const history: TeachEpoch[] = [];
   const stepTimes: number[] = [];
   try {

@@ -70,7 +70,8 @@ export interface FlatSgdOptions {
 }
 
 /**
- * Flat weights, gradients and momentum buffers of a list of parameters, and the in-place SGD update over them.
+ * Flat weights and momentum buffers of a list of parameters, and the in-place SGD update over them (the
+ * gradients are read where the step left them).
  * @example
  * const flat = new FlatSgd(built.trained);
  * flat.attach(sgd);                         // the Parameters and momentum buffers become views

@@ -76,7 +76,7 @@ export interface StepResult {
  */
 export class TrainStep {
   private runs = 0;
-  /** Flat weights, gradients and momentum of each optimizer, shared by its steps (one per batch shape). */
+  /** Flat weights and momentum of each optimizer, shared by its steps (one per batch shape). */
   private static readonly flats = new WeakMap<SGD, FlatSgd>();
 
   private constructor(
