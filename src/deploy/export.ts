@@ -13,7 +13,7 @@ import { parseCheckpointName } from '../models/config.js';
 import { type TsnOverrides, loadTsnCheckpoint } from '../models/load.js';
 import { loadOnlineMobileNetV2 } from '../models/online.js';
 import { type ExportGraph, buildClipExportGraph, buildOnlineExportGraph, checkOpset } from './export-graph.js';
-import { CALIBRATION_METHODS, type CalibrationMethod, type FloatLayer, type QuantizeOptions, checkQuantizeOptions, quantizeGraph } from '../quantize/index.js';
+import { CALIBRATION_METHODS, type CalibrationMethod, type FloatLayer, type QuantizeOptions, checkQuantizeOptions, missingCalibrationSet, quantizeGraph } from '../quantize/index.js';
 import { DEPLOY_METADATA_KEYS, type ModelKind, parseDeployMetadata } from './metadata.js';
 import { readOnnxMetadata } from './onnx-metadata.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
@@ -145,9 +145,7 @@ function quantizeOptionsOf(opts: ExportCheckpointOptions): QuantizeOptions | und
   checkQuantizeOptions(q);
   // fail before the (slow) checkpoint read; an empty or unfit set is found when it is opened
   if (q.calibration !== undefined && !existsSync(q.calibration)) {
-    throw new UsageError(`calibration ${q.calibration}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`, {
-      options: ['calibration'],
-    });
+    throw missingCalibrationSet(q.calibration);
   }
   return q;
 }

@@ -61,6 +61,11 @@ const IMAGE = /\.(?:jpe?g|png|bmp|webp)$/i;
 /** The path's errors name it as the quantiser's option, `calibration`. */
 const CALIBRATION = { options: ['calibration'] } as const;
 
+/** The error for a calibration set `path` that does not exist (checked early by exports, before a slow read). */
+export function missingCalibrationSet(path: string): UsageError {
+  return new UsageError(`calibration ${path}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`, CALIBRATION);
+}
+
 /** `count` positions spread evenly over `total` (all of them when `count >= total`). */
 export function spread(total: number, count: number): number[] {
   if (count >= total) return Array.from({ length: total }, (_, i) => i);
@@ -96,7 +101,7 @@ export async function openCalibrationSet(opts: CalibrationSetOptions): Promise<C
   };
 
   const st = await stat(path).catch(() => undefined);
-  if (!st) throw new UsageError(`calibration ${opts.path}: no such file or folder; pass a dataset folder (tsm make-synthetic, tsm make-lists), a folder of videos, or a folder of frame folders`, CALIBRATION);
+  if (!st) throw missingCalibrationSet(opts.path);
   if (st.isFile()) {
     if (!VIDEO_EXTENSIONS.includes(extname(path).toLowerCase())) {
       throw new UsageError(`calibration ${opts.path}: not a video file (${VIDEO_EXTENSIONS.join(', ')}) nor a folder`, CALIBRATION);

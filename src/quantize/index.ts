@@ -20,6 +20,7 @@ export { FLOAT16_MAX, convertToFloat16, floatToHalf, toFloat16, type Float16Repo
 export { collectStats, type CalibrationClip, type CollectStatsOptions } from './collect-stats.js';
 export {
   DEFAULT_CALIBRATION_CLIPS,
+  missingCalibrationSet,
   openCalibrationSet,
   type CalibrationItem,
   type CalibrationPreprocessing,
