@@ -3,32 +3,23 @@
  * (the original scripts' argparse does the same, so saved command lines keep working), and the verbs do so.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Command } from 'commander';
 import { COMMANDS } from '../../src/cli/commands/index.js';
 import { UsageError } from '../../src/errors.js';
+import { runTsm } from '../helpers/tsm-process.js';
 
-const repo = resolve(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'tsm-main-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function tsm(args: readonly string[]): Promise<{ status: number | null; stdout: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(repo, 'bin', 'tsm.js'), ...args], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let stdout = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.on('close', (status) => done({ status, stdout }));
-  });
-}
 
 const LAST_WINS = /\nA flag given twice takes its last value, as in the original scripts \(argparse\): --flag A --flag B means B\.\n$/;
 
 test('tsm --help and a verb\'s --help say that a flag given twice takes its last value', async () => {
-  const [top, verb] = await Promise.all([tsm(['--help']), tsm(['test', '--help'])]);
+  const [top, verb] = await Promise.all([runTsm(['--help']), runTsm(['test', '--help'])]);
   assert.equal(top.status, 0);
   assert.match(top.stdout, /Usage: tsm /);
   assert.match(top.stdout, LAST_WINS);

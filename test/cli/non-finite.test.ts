@@ -4,29 +4,20 @@
  * output is written as computed).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { extractStateDict, readNpy, readPth, writeNpy, writePth } from '../../src/checkpoint/index.js';
 import { nonFiniteWarning } from '../../src/cli/commands/non-finite.js';
 import { countNonFinite, float32, hostTensor } from '../../src/tensor/index.js';
 import { fixtureCase, fixtureNpy, fixturePath } from '../helpers/fixtures.js';
+import { runTsm } from '../helpers/tsm-process.js';
 
-const repo = resolve(import.meta.dirname, '..', '..');
 const dir = mkdtempSync(join(tmpdir(), 'tsm-non-finite-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function tsm(args: readonly string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(repo, 'bin', 'tsm.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (status) => done({ status, stderr }));
-  });
-}
 
 const esc = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -78,9 +69,9 @@ test('tsm infer, infer-online and predict warn about NaN / Inf in the input and 
   }
 
   const [inf, onl, pred] = await Promise.all([
-    tsm(['infer', '--weights', fixturePath(tsmFx.checkpoint_zip), '--input', inputPath, '--output', inferOut, '--segments', '8', '--shift-div', '8']),
-    tsm(['infer-online', '--weights', fixturePath(onFx.state_dict), '--frames', framesPath, '--output', onlineOut]),
-    tsm(['predict', clip, '--weights', badWeights, '--input-size', '32']),
+    runTsm(['infer', '--weights', fixturePath(tsmFx.checkpoint_zip), '--input', inputPath, '--output', inferOut, '--segments', '8', '--shift-div', '8']),
+    runTsm(['infer-online', '--weights', fixturePath(onFx.state_dict), '--frames', framesPath, '--output', onlineOut]),
+    runTsm(['predict', clip, '--weights', badWeights, '--input-size', '32']),
   ]);
 
   assert.equal(inf.status, 0, inf.stderr);

@@ -4,7 +4,6 @@
  * the library (the message names the option) and through `tsm` (it names the flag).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,6 +15,7 @@ import { CheckpointError, TsmError, UsageError } from '../../src/errors.js';
 import { predict } from '../../src/evaluate/index.js';
 import { loadTsnCheckpoint } from '../../src/models/load.js';
 import { hostTensor } from '../../src/tensor/index.js';
+import { runTsm } from '../helpers/tsm-process.js';
 
 const repo = resolve(import.meta.dirname, '..', '..');
 const DEFAULT_PTH = join(repo, 'models', 'default', 'TSM_synthetic_RGB_mobilenetv2_shift8_blockres_avg_segment4_e36.pth');
@@ -104,7 +104,7 @@ test('a wrong class count names numClass in the library and --num-class in tsm i
 
   const clip = join(dir, 'clip.npy');
   writeFileSync(clip, encodeNpy(hostTensor('float32', [1, 12, 64, 64], new Float32Array(12 * 64 * 64))));
-  const infer = (...extra: string[]) => tsm(['infer', '--weights', DEFAULT_PTH, '--input', clip, '--output', join(dir, 'y.npy'), '--threads', '1', ...extra]);
+  const infer = (...extra: string[]) => runTsm(['infer', '--weights', DEFAULT_PTH, '--input', clip, '--output', join(dir, 'y.npy'), '--threads', '1', ...extra]);
   const [numClass, noShift, arch] = await Promise.all([infer('--num-class', '5'), infer('--no-shift'), infer('--arch', 'resnet18')]);
   assert.equal(numClass.status, 1);
   assert.match(numClass.stderr, /^error TSM_CHECKPOINT_SHAPE: \S+ has 8 classes \(classifier weight \[8, \.\.\.\]\) but num_class is 5 \(from the options\); pass --num-class 8$/m);
@@ -113,12 +113,3 @@ test('a wrong class count names numClass in the library and --num-class in tsm i
   assert.match(arch.stderr, /^error TSM_CHECKPOINT_ARCH: \S+ holds a mobilenetv2 but the model is resnet18 \(from the options\); pass --arch mobilenetv2$/m);
 });
 
-/** Runs `node bin/tsm.js ...args`. */
-function tsm(args: readonly string[]): Promise<{ status: number | null; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [join(repo, 'bin', 'tsm.js'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.on('close', (status) => done({ status, stderr }));
-  });
-}

@@ -8,12 +8,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { assemble } from '../../scripts/build-wasm.mjs';
-import type { GraphBuilder, Value } from '../../src/graph/index.js';
-import { BatchNorm2d, Conv2d, Linear, Module, Parameter } from '../../src/nn/index.js';
+import { Parameter } from '../../src/nn/index.js';
 import { float32, hostTensor, numel } from '../../src/tensor/index.js';
 import { FlatSgd } from '../../src/train/flat-sgd.js';
 import { SGD, TrainStep, getOptimPolicies, setTrainMode } from '../../src/train/index.js';
 import { makeRng, randn } from '../helpers/rng.js';
+import { SmallConvNet } from '../helpers/small-convnet.js';
 
 test('sgd-kernel.wasm is the assembled sgd-kernel.wat', async () => {
   const wat = new URL('../../src/train/sgd-kernel.wat', import.meta.url);
@@ -65,24 +65,9 @@ test('the SIMD kernel and the JS loop give the same bits for every flag combinat
   }
 });
 
-/** conv (bias) - BN - relu - depthwise conv - frozen BN - relu6 - 1x1 conv (bias) - GAP - fc. */
-class Small extends Module {
-  readonly conv1 = new Conv2d(3, 8, { kernelSize: 3, padding: 1 });
-  readonly bn1 = new BatchNorm2d(8);
-  readonly conv2 = new Conv2d(8, 8, { kernelSize: 3, stride: 2, padding: 1, groups: 8, bias: false });
-  readonly bn2 = new BatchNorm2d(8);
-  readonly conv3 = new Conv2d(8, 6, { kernelSize: 1 });
-  readonly fc = new Linear(6, 5);
-  forward(g: GraphBuilder, x: Value): Value {
-    let y = g.relu(this.bn1.forward(g, this.conv1.forward(g, x)));
-    y = g.clip(this.bn2.forward(g, this.conv2.forward(g, y)), 0, 6);
-    y = g.flatten(g.globalAveragePool(this.conv3.forward(g, y)), 1);
-    return this.fc.forward(g, y);
-  }
-}
 
-function initSmall(): Small {
-  const m = new Small().nameParameters();
+function initSmall(): SmallConvNet {
+  const m = new SmallConvNet(8, 5).nameParameters();
   const rng = makeRng(5);
   for (const [k, p] of m.namedTensors()) {
     if (p.tensor.dtype !== 'float32') continue;

@@ -19,21 +19,8 @@ import { assertWithin } from '../helpers/assert-close.js';
 import { U32, U64 } from '../helpers/fp32-bounds.js';
 import { runPythonFile } from '../helpers/python.js';
 import { makeRng, randn } from '../helpers/rng.js';
+import { SmallConvNet } from '../helpers/small-convnet.js';
 
-class Tiny extends Module {
-  readonly conv1 = new Conv2d(3, 4, { kernelSize: 3, padding: 1 });
-  readonly bn1 = new BatchNorm2d(4);
-  readonly conv2 = new Conv2d(4, 4, { kernelSize: 3, stride: 2, padding: 1, groups: 4, bias: false });
-  readonly bn2 = new BatchNorm2d(4);
-  readonly conv3 = new Conv2d(4, 6, { kernelSize: 1 });
-  readonly fc = new Linear(6, 3);
-  forward(g: GraphBuilder, x: Value): Value {
-    let y = g.relu(this.bn1.forward(g, this.conv1.forward(g, x)));
-    y = g.clip(this.bn2.forward(g, this.conv2.forward(g, y)), 0, 6);
-    y = g.flatten(g.globalAveragePool(this.conv3.forward(g, y)), 1);
-    return this.fc.forward(g, y);
-  }
-}
 
 /** One run of the steps: losses, gradient norms, final state dict, momentum buffers, last clipped gradients. */
 interface StepResult {
@@ -83,8 +70,8 @@ function paramsOf(m: Module): Record<string, { data: number[]; shape: readonly n
   return params;
 }
 
-function initTiny(seed: number): Tiny {
-  const m = new Tiny().nameParameters();
+function initTiny(seed: number): SmallConvNet {
+  const m = new SmallConvNet(4, 3).nameParameters();
   const rng = makeRng(seed);
   for (const [k, p] of m.namedTensors()) {
     if (k.endsWith('num_batches_tracked')) continue;
